@@ -1,0 +1,34 @@
+"""Small helpers shared by asset modules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TypeVar
+
+from dagster import MultiPartitionKey
+
+from appshot_model.errors import AppshotInputError
+
+T = TypeVar("T")
+
+
+def by_city(values: Mapping[str, T]) -> dict[str, T]:
+    """Re-key partition-keyed inputs (``city`` or ``city|hour`` keys) by city name."""
+    result: dict[str, T] = {}
+    for key, value in values.items():
+        city = key.keys_by_dimension["city"] if isinstance(key, MultiPartitionKey) else str(key)
+        result[city] = value
+    return result
+
+
+def training_cities(all_cities: Iterable[str], held_out: Iterable[str]) -> list[str]:
+    """Cities used for fitting: all minus the held-out ones (unknown held-out names are an error)."""
+    all_cities = sorted(all_cities)
+    held_out = list(held_out)
+    unknown = [c for c in held_out if c not in all_cities]
+    if unknown:
+        raise AppshotInputError(f"held_out_cities {unknown} are not cities of this deployment: {all_cities}")
+    kept = [c for c in all_cities if c not in held_out]
+    if not kept:
+        raise AppshotInputError("every city is held out; at least one training city is needed")
+    return kept

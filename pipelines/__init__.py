@@ -1,0 +1,1 @@
+"""Dagster wiring for appshot: partitions, resources, IO managers, jobs, definitions."""

@@ -1,0 +1,55 @@
+"""The appshot code location: one ``Definitions`` assembled from the asset modules."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from dagster import AssetSelection, Definitions, define_asset_job
+
+from appshot_model.demo import DEMO_CITIES, DemoCity
+from appshot_model.names import PEAK_HOURS
+from assets.demo_world import build_demo_world_assets
+from assets.features import build_feature_assets
+from assets.generation import build_generation_assets
+from assets.traffic import build_traffic_assets
+from assets.training import build_training_assets
+from pipelines.io_managers import io_managers
+from pipelines.partitions import city_hour_partitions, city_partitions, hour_partitions
+from pipelines.resources import AppshotSettings, default_data_dir
+
+#: Stage jobs, in the order the whole demo runs them (Dagster jobs need one partitioning each).
+STAGE_JOBS = ("demo_world_job", "peak_traffic_job", "attribute_selection_job", "training_job", "generation_job")
+
+
+def build_definitions(cities: Sequence[DemoCity] = DEMO_CITIES, hours: Sequence[str] = tuple(PEAK_HOURS),
+                      settings: AppshotSettings | None = None, base_path: str | None = None) -> Definitions:
+    """Assets, jobs and resources for the given demo cities and peak hours."""
+    by_name = {city.name: city for city in cities}
+    cities_def = city_partitions(list(by_name))
+    hours_def = hour_partitions(hours)
+    city_hour = city_hour_partitions(cities_def, hours_def)
+    settings = settings or AppshotSettings()
+    base_path = base_path or f"{settings.data_dir or default_data_dir()}/assets"
+    assets = [
+        *build_demo_world_assets(by_name, cities_def),
+        *build_traffic_assets(city_hour),
+        *build_feature_assets(hours_def),
+        *build_training_assets(hours_def),
+        *build_generation_assets(city_hour),
+    ]
+    jobs = [
+        define_asset_job("demo_world_job", AssetSelection.groups("demo_world"), partitions_def=cities_def,
+                         description="Simulate one demo city: grid, context cube, hourly traffic cube."),
+        define_asset_job("peak_traffic_job", AssetSelection.assets("peak_traffic"), partitions_def=city_hour,
+                         description="Extract the weekday snapshots of one city at one peak hour."),
+        define_asset_job("attribute_selection_job", AssetSelection.assets("attribute_selection"),
+                         description="Spearman attribute selection over the training cities."),
+        define_asset_job("training_job", AssetSelection.assets("normalisation", "trained_model"),
+                         partitions_def=hours_def, description="Normalisation constants and the AppShot model of one peak hour."),
+        define_asset_job("generation_job", AssetSelection.assets("generated_snapshots"), partitions_def=city_hour,
+                         description="Generate N synthetic snapshots for one city x peak hour."),
+    ]
+    return Definitions(assets=assets, jobs=jobs, resources={"settings": settings, **io_managers(base_path)})
+
+
+defs = build_definitions()
