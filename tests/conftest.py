@@ -1,0 +1,23 @@
+"""Shared fixtures: where the real public data lives (../shared/data beside the repo)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    """``$APPSHOT_SHARED_DATA`` or ``../shared/data`` relative to the repository root."""
+    return Path(os.environ.get("APPSHOT_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    path = shared_data_dir()
+    if not path.is_dir():
+        pytest.skip(f"real test data folder {path} is absent")
+    return path
