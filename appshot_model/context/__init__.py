@@ -1,0 +1,1 @@
+"""Real context for a region: OpenStreetMap PoIs, population, land use, pre-gridded layers."""
