@@ -297,7 +297,8 @@ def _block_sum(a: np.ndarray, grid: Grid, factor: int) -> np.ndarray:
     return a.reshape(grid.height, factor, grid.width, factor).sum(axis=(1, 3))
 
 
-def raster_sum_to_grid(path: str | os.PathLike, grid: Grid, band: int = 1, method: str = "auto") -> LayerResult:
+def raster_sum_to_grid(path: str | os.PathLike, grid: Grid, band: int = 1, method: str = "auto",
+                       clip_negative: bool = False) -> LayerResult:
     """Sum a count raster (e.g. people per pixel) into grid cells, conserving totals.
 
     Works for any source CRS and resolution. ``method="polygons"`` (default, exact): each pixel's
@@ -309,7 +310,8 @@ def raster_sum_to_grid(path: str | os.PathLike, grid: Grid, band: int = 1, metho
     of a percent). Nodata / non-finite pixels count as uncovered.
     Values: ``{"value": [H, W]}`` in the raster's unit per cell. Metadata: ``total_source``
     (whole raster band), ``total_window`` (pixels read around the grid), ``total_inside`` (the
-    part inside the grid), ``negative_sum`` (sum of negative pixels in the window).
+    part inside the grid, after clipping), ``negative_sum`` (sum of negative pixels in the
+    window), ``negative_inside`` (their part inside the grid, measured before any clipping).
     """
     from rasterio.enums import Resampling
 
@@ -335,6 +337,9 @@ def raster_sum_to_grid(path: str | os.PathLike, grid: Grid, band: int = 1, metho
             parea = shapely.area(geoms)
             i, r, c, a = intersect_with_grid(geoms, grid)
             w = flat[i] * a / parea[i]
+            meta["negative_inside"] = float(w[w < 0].sum())
+            if clip_negative:
+                w = np.maximum(w, 0.0)
             out = np.zeros(grid.shape)
             np.add.at(out, (r, c), w)
             coverage = coverage_from_pieces(r, c, a, grid)
@@ -347,7 +352,11 @@ def raster_sum_to_grid(path: str | os.PathLike, grid: Grid, band: int = 1, metho
             fine = _warp_to_fine(src, band, grid, factor, density, window, Resampling.nearest)
             fvalid = np.isfinite(fine)
             fs2 = (grid.cell_size_m / factor) ** 2
-            out = _block_sum(np.where(fvalid, fine, 0.0) * fs2, grid, factor)
+            people = np.where(fvalid, fine, 0.0) * fs2
+            meta["negative_inside"] = float(people[people < 0].sum())
+            if clip_negative:
+                people = np.maximum(people, 0.0)
+            out = _block_sum(people, grid, factor)
             coverage = _block_sum(fvalid.astype(float), grid, factor) / factor ** 2
             meta["method"] = f"density warped (nearest) onto {factor}x{factor} sub-cells, summed"
             meta["subcells_per_side"] = factor
