@@ -67,26 +67,60 @@ def candidate_pairs(geoms: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarr
     return idx, rows, cols
 
 
-def intersect_with_grid(geoms: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def intersect_with_grid(geoms: np.ndarray, grid: Grid, return_pieces: bool = False):
     """Cut footprints by the grid cells.
 
-    Returns ``(footprint index, row, col, piece area m2)`` for every non-empty piece.
+    Returns ``(footprint index, row, col, piece area m2)`` for every non-empty piece, plus the
+    piece geometries when ``return_pieces``. Two stages: footprints are first cut into row
+    strips, then the (smaller) strip pieces into cells, which keeps complex polygons cheap.
     """
-    idx, rows, cols = candidate_pairs(geoms, grid)
-    out_i, out_r, out_c, out_a = [], [], [], []
+    geoms = np.asarray(geoms, dtype=object)
     cs = grid.cell_size_m
-    for s in range(0, idx.size, _CHUNK_PAIRS):
-        i, r, c = idx[s:s + _CHUNK_PAIRS], rows[s:s + _CHUNK_PAIRS], cols[s:s + _CHUNK_PAIRS]
-        x0 = grid.left + c * cs
-        y1 = grid.top - r * cs
-        boxes = shapely.box(x0, y1 - cs, x0 + cs, y1)
-        area = shapely.area(shapely.intersection(geoms[i], boxes))
+    left, _, right, _ = grid.bounds
+    # stage 1: row strips
+    b = shapely.bounds(geoms)
+    r0 = np.clip(np.floor((grid.top - b[:, 3]) / cs).astype(np.int64), 0, grid.height)
+    r1 = np.clip(np.ceil((grid.top - b[:, 1]) / cs).astype(np.int64), 0, grid.height)
+    counts = np.maximum(r1 - r0, 0)
+    si = np.repeat(np.arange(len(geoms)), counts)
+    srow = r0[si] + (np.arange(si.size) - np.repeat(np.cumsum(counts) - counts, counts))
+    strips = np.empty(si.size, dtype=object)
+    for s in range(0, si.size, _CHUNK_PAIRS):
+        sl = slice(s, s + _CHUNK_PAIRS)
+        y1 = grid.top - srow[sl] * cs
+        strips[sl] = shapely.intersection(geoms[si[sl]], shapely.box(left, y1 - cs, right, y1))
+    nonempty = ~shapely.is_empty(strips) & (shapely.area(strips) > 0)
+    si, srow, strips = si[nonempty], srow[nonempty], strips[nonempty]
+    # stage 2: cells within each strip piece's column range
+    sb = shapely.bounds(strips)
+    c0 = np.clip(np.floor((sb[:, 0] - grid.left) / cs).astype(np.int64), 0, grid.width)
+    c1 = np.clip(np.ceil((sb[:, 2] - grid.left) / cs).astype(np.int64), 0, grid.width)
+    counts = np.maximum(c1 - c0, 0)
+    k = np.repeat(np.arange(strips.size), counts)
+    cols = c0[k] + (np.arange(k.size) - np.repeat(np.cumsum(counts) - counts, counts))
+    out_k, out_c, out_a, out_p = [], [], [], []
+    for s in range(0, k.size, _CHUNK_PAIRS):
+        kk, cc = k[s:s + _CHUNK_PAIRS], cols[s:s + _CHUNK_PAIRS]
+        x0 = grid.left + cc * cs
+        y1 = grid.top - srow[kk] * cs
+        single = counts[kk] == 1  # strip piece inside one cell: it is the piece
+        pieces = strips[kk].copy()
+        if (~single).any():
+            pieces[~single] = shapely.intersection(
+                strips[kk[~single]], shapely.box(x0[~single], y1[~single] - cs, x0[~single] + cs, y1[~single]))
+        area = shapely.area(pieces)
         keep = area > 0
-        out_i.append(i[keep]), out_r.append(r[keep]), out_c.append(c[keep]), out_a.append(area[keep])
-    if not out_i:
-        z = np.zeros(0, dtype=np.int64)
-        return z, z, z, np.zeros(0)
-    return np.concatenate(out_i), np.concatenate(out_r), np.concatenate(out_c), np.concatenate(out_a)
+        out_k.append(kk[keep]), out_c.append(cc[keep]), out_a.append(area[keep])
+        if return_pieces:
+            out_p.append(pieces[keep])
+    if out_k:
+        kk, cc, aa = np.concatenate(out_k), np.concatenate(out_c), np.concatenate(out_a)
+    else:
+        kk, cc, aa = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    result = (si[kk], srow[kk], cc, aa)
+    if return_pieces:
+        return result + ((np.concatenate(out_p) if out_p else np.zeros(0, dtype=object)),)
+    return result
 
 
 def coverage_from_pieces(rows: np.ndarray, cols: np.ndarray, area: np.ndarray, grid: Grid) -> np.ndarray:
