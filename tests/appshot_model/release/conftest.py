@@ -82,3 +82,30 @@ import pytest  # noqa: E402
 def fakes():
     """This module: fake model folder, fake generator, cube builders."""
     return sys.modules[__name__]
+
+
+class FakeRegion:
+    """Stands in for context.region.Region."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def fake_load_region(path: Path) -> FakeRegion:
+    """Reads ``name: <x>`` from a YAML-like file; anything else is an invalid region file."""
+    from appshot_model.errors import AppshotInputError
+
+    text = Path(path).read_text()
+    if not text.startswith("name:"):
+        raise AppshotInputError(f"region file {path}: field 'name' is missing")
+    return FakeRegion(text.split(":", 1)[1].strip())
+
+
+def fake_build_context(region: FakeRegion, progress: bool = False):
+    return make_context(), {"sources": [{"name": "osm", "path": "liechtenstein-latest.osm.pbf"}]}
+
+
+def generate_kwargs() -> dict:
+    """Stand-ins for generate_for_region's model/region/context/generator hooks."""
+    return {"loader": FakeArtefact, "region_loader": fake_load_region, "context_builder": fake_build_context,
+            "generate": fake_generate}
