@@ -75,7 +75,7 @@ app.add_typer(release_app, name="release")
 
 def _fail(exc: Exception, code: int = 2) -> typer.Exit:
     """Print an error without a traceback and return the exit to raise."""
-    console.print(f"[bold red]error:[/] {exc}", highlight=False)
+    console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -148,7 +148,7 @@ def release_verify(
     if not report.ok:
         console.print(f"[bold red]release {report.release_id} FAILED verification[/] ({release_dir}):")
         for problem in report.problems:
-            console.print(f"  - {problem}", highlight=False)
+            console.print(f"  - {problem}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
     console.print(f"release {report.release_id} OK: {report.files_checked} files match the manifest, "
                   f"{report.stac_objects} STAC objects valid, {report.cogs_checked} COGs valid"
