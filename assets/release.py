@@ -1,0 +1,125 @@
+"""Releases as Dagster assets: one verified release per city x peak hour and a gathered one.
+
+Thin: the work is done by :mod:`appshot_model.release`; these assets locate the run's files,
+publish, verify and attach the release path, sizes, checksums and a preview PNG.
+
+Where things go (``settings.data_dir`` = ``$APPSHOT_DATA_DIR`` or ``./data``):
+- per city x hour: ``<data>/releases/parts/<city>/<hour>/<release_id>/``;
+- gathered (every generated city x hour of the run): ``<data>/releases/<release_id>/``.
+"""
+
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import xarray as xr
+from dagster import (AssetDep, AssetExecutionContext, AssetIn, AssetsDefinition, MetadataValue,
+                     MultiToSingleDimensionPartitionMapping, PartitionsDefinition, asset)
+
+from appshot_model.plots import map_grid_png
+from appshot_model.release import PublishResult, ReleasePart, publish_release, verify_release
+from appshot_model.release.build import load_model, parts_from_run_dir, training_label
+from assets.metadata import png_metadata
+from pipelines.resources import AppshotSettings
+
+PREVIEW_SERVICES = ("youtube", "instagram", "netflix", "facebook")
+
+
+def release_metadata(result: PublishResult, verified: bool) -> dict[str, MetadataValue]:
+    """Path, id, sizes and per-file checksums of a publication."""
+    files = result.manifest["files"]
+    lines = ["| file | bytes | sha256 |", "|---|---|---|"]
+    lines += [f"| {name} | {entry['bytes']} | `{entry['sha256']}` |" for name, entry in sorted(files.items())]
+    return {
+        "release_path": MetadataValue.path(str(result.path)),
+        "release_id": MetadataValue.text(result.release_id),
+        "status": MetadataValue.text(result.status),
+        "verified": MetadataValue.bool(verified),
+        "files": MetadataValue.int(len(files)),
+        "total_bytes": MetadataValue.int(sum(e["bytes"] for e in files.values())),
+        "content_sha256": MetadataValue.text(result.manifest["content_sha256"]),
+        "checksums": MetadataValue.md("\n".join(lines)),
+        "created": MetadataValue.text(str(result.manifest.get("created", ""))),
+    }
+
+
+def preview_png(snapshots: xr.DataArray, title: str) -> bytes:
+    """Sample 0 (and 1 when present) of up to four services."""
+    services = [s for s in PREVIEW_SERVICES if s in snapshots.service.values] or \
+        [str(s) for s in snapshots.service.values[:4]]
+    rows = {f"sample {i}": [snapshots.isel(sample=i).sel(service=s).values for s in services]
+            for i in range(min(2, snapshots.sizes["sample"]))}
+    return map_grid_png(rows, services, title=title)
+
+
+def _verify(result: PublishResult) -> bool:
+    """Manifest/format check plus regeneration when the model code is importable."""
+    try:
+        import appshot_model.generate  # noqa: F401
+        regenerate = True
+    except ImportError:
+        regenerate = False
+    report = verify_release(result.path, regenerate=regenerate)
+    if not report.ok:
+        raise RuntimeError(f"release {result.path} failed verification: {report.problems}")
+    return True
+
+
+def build_release_assets(city_hour_partitions: PartitionsDefinition,
+                         assets_dir: str | None = None) -> list[AssetsDefinition]:
+    """``city_hour_release`` (partitioned like generation) and the gathered ``release``.
+
+    ``assets_dir`` is the IO managers' base path (default ``<data_dir>/assets``); model folders
+    are read from ``<assets_dir>/trained_model/<hour>``."""
+
+    def base(settings: AppshotSettings) -> Path:
+        return Path(assets_dir) if assets_dir else Path(settings.data_dir) / "assets"
+
+    @asset(partitions_def=city_hour_partitions, group_name="release", kinds={"stac", "geotiff", "netcdf"},
+           ins={"generated_snapshots": AssetIn(),
+                "context_cube": AssetIn(partition_mapping=MultiToSingleDimensionPartitionMapping("city"))},
+           deps=[AssetDep("trained_model", partition_mapping=MultiToSingleDimensionPartitionMapping("hour"))])
+    def city_hour_release(context: AssetExecutionContext, settings: AppshotSettings,
+                          generated_snapshots: xr.DataArray, context_cube: xr.DataArray) -> dict:
+        """A verified release of one city x peak hour: COGs, CF NetCDF, grid, STAC, card, manifest."""
+        keys = context.partition_key.keys_by_dimension
+        city, hour = keys["city"], keys["hour"]
+        model_dir = base(settings) / "trained_model" / hour
+        label = ""
+        if model_dir.is_dir():
+            try:
+                label = training_label(load_model(model_dir))
+            except ImportError:
+                label = ""
+        part = ReleasePart(city=city, hour=hour, snapshots=generated_snapshots, context=context_cube,
+                           model_dir=model_dir if model_dir.is_dir() else None, training_label=label,
+                           context_sources=[{"name": f"context cube of {city}",
+                                             "licence": str(context_cube.attrs.get("label", "not recorded"))}])
+        result = publish_release([part], Path(settings.data_dir) / "releases" / "parts" / city / hour)
+        verified = _verify(result)
+        png = preview_png(generated_snapshots, f"{city}, {hour}: synthetic ({generated_snapshots.attrs['units']})")
+        context.add_output_metadata({
+            **release_metadata(result, verified),
+            **png_metadata(png, settings.figures_dir() / "release" / f"{city}_{hour}.png", "preview")})
+        return {"release_id": result.release_id, "path": str(result.path), "status": result.status}
+
+    @asset(group_name="release", kinds={"stac"}, deps=[city_hour_release])
+    def release(context: AssetExecutionContext, settings: AppshotSettings) -> dict:
+        """Every generated city x peak hour of the run gathered into one versioned release."""
+        parts = parts_from_run_dir(base(settings))
+        result = publish_release(parts, Path(settings.data_dir) / "releases")
+        verified = _verify(result)
+        first = parts[0]
+        png = preview_png(first.snapshots, f"{first.city}, {first.hour}: synthetic (release {result.release_id})")
+        context.add_output_metadata({
+            **release_metadata(result, verified), "parts": MetadataValue.text(
+                ", ".join(f"{p.city}/{p.hour}" for p in parts)),
+            **png_metadata(png, settings.figures_dir() / "release" / f"{result.release_id}.png", "preview")})
+        return {"release_id": result.release_id, "path": str(result.path), "status": result.status,
+                "parts": [f"{p.city}/{p.hour}" for p in parts]}
+
+    return [city_hour_release, release]
+
+
+def release_asset_names() -> Sequence[str]:
+    return ("city_hour_release", "release")
