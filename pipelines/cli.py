@@ -106,6 +106,8 @@ def generate(
         result = generate_for_region(model, region, hour, samples, seed, out, progress=True)
     except AppshotInputError as exc:
         raise _fail(exc) from None
+    except ImportError as exc:
+        raise _fail(f"the model/region code this command needs is not available: {exc}", 1) from None
     _report_publication(result)
 
 

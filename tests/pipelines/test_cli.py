@@ -100,3 +100,17 @@ def test_release_build_from_run_dir(fakes, tmp_path):
     assert len(released) == 1 and released[0].name.startswith(dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d"))
     nothing = runner.invoke(app, ["release", "build", "--run-dir", str(tmp_path / "none")])
     assert nothing.exit_code == 2 and "no generated snapshots" in nothing.output
+
+
+def test_generate_without_model_code_is_a_clean_error(fakes, tmp_path, monkeypatch):
+    import appshot_model.release.build as build
+
+    def missing(*args, **kwargs):
+        raise ModuleNotFoundError("No module named 'appshot_model.generate'")
+
+    monkeypatch.setattr(build, "generate_for_region", missing)
+    region = tmp_path / "r.yaml"
+    region.write_text("name: r\n")
+    result = runner.invoke(app, ["generate", "--model", str(tmp_path), "--region", str(region), "--out",
+                                 str(tmp_path / "out")])
+    assert result.exit_code == 1 and "appshot_model.generate" in result.output and "Traceback" not in result.output
