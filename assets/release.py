@@ -18,7 +18,8 @@ from dagster import (AssetDep, AssetExecutionContext, AssetIn, AssetsDefinition,
 
 from appshot_model.plots import map_grid_png
 from appshot_model.release import PublishResult, ReleasePart, publish_release, verify_release
-from appshot_model.release.build import load_model, parts_from_run_dir, training_label
+from appshot_model.release import build as release_build
+from appshot_model.release.build import parts_from_run_dir, training_label
 from assets.metadata import png_metadata
 from pipelines.resources import AppshotSettings
 
@@ -88,7 +89,7 @@ def build_release_assets(city_hour_partitions: PartitionsDefinition,
         label = ""
         if model_dir.is_dir():
             try:
-                label = training_label(load_model(model_dir))
+                label = training_label(release_build.load_model(model_dir))
             except ImportError:
                 label = ""
         part = ReleasePart(city=city, hour=hour, snapshots=generated_snapshots, context=context_cube,

@@ -73,9 +73,11 @@ def read_fidelity(path: str | os.PathLike | None) -> dict[str, list[dict]] | Non
 
 def parts_from_run_dir(assets_dir: str | os.PathLike, cities: Sequence[str] | None = None,
                        hours: Sequence[str] | None = None,
-                       model_loader: Callable[[Path], Any] | None = load_model) -> list[ReleasePart]:
+                       model_loader: Callable[[Path], Any] | None = None) -> list[ReleasePart]:
     """Release parts from a pipeline's asset folder: ``generated_snapshots/<city>/<hour>.nc``,
-    ``trained_model/<hour>/`` and ``context_cube/<city>.nc`` (the last two when present)."""
+    ``trained_model/<hour>/`` and ``context_cube/<city>.nc`` (the last two when present).
+    ``model_loader`` (default :func:`load_model`) reads the model to record its training label."""
+    model_loader = model_loader or load_model
     root = Path(assets_dir)
     generated = root / GENERATED
     if not generated.is_dir():
@@ -98,7 +100,7 @@ def parts_from_run_dir(assets_dir: str | os.PathLike, cities: Sequence[str] | No
         context_file = root / CONTEXT / f"{city}.nc"
         if hour not in labels:
             labels[hour] = ""
-            if model_loader is not None and model_dir.is_dir():
+            if model_dir.is_dir():
                 try:
                     labels[hour] = training_label(model_loader(model_dir))
                 except ImportError:

@@ -39,8 +39,10 @@ def _run_folder(fakes, tmp_path: Path) -> Path:
 
 
 def test_release_assets_materialise(fakes, tmp_path, monkeypatch):
+    import appshot_model.release.build as build
     import appshot_model.release.verify as verify
 
+    monkeypatch.setattr(build, "load_model", fakes.FakeArtefact)
     monkeypatch.setattr(verify, "_default_loader", fakes.FakeArtefact)
     monkeypatch.setattr(verify, "_default_generate", fakes.fake_generate)
     assets_dir = _run_folder(fakes, tmp_path)

@@ -85,9 +85,11 @@ def test_generate_errors_are_clean(fakes, tmp_path, patched_generate):
     assert missing.exit_code == 2 and "model directory" in missing.output
 
 
-def test_release_build_from_run_dir(fakes, tmp_path):
+def test_release_build_from_run_dir(fakes, tmp_path, monkeypatch):
+    import appshot_model.release.build as build
     from appshot_model.cube import write_cube
 
+    monkeypatch.setattr(build, "load_model", fakes.FakeArtefact)
     assets = tmp_path / "assets"
     part = fakes.make_part(tmp_path, "aurora", "morning")
     write_cube(part.snapshots, assets / "generated_snapshots" / "aurora" / "morning.nc")

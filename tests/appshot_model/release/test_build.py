@@ -80,7 +80,7 @@ def test_parts_from_run_dir(fakes, tmp_path):
     assert [(p.city, p.hour) for p in parts] == [("aurora", "morning"), ("borealis", "morning")]
     assert parts[0].model_dir == assets / "trained_model" / "morning" and parts[0].context is not None
     with pytest.raises(AppshotInputError, match="hour \\['midday'\\]"):
-        parts_from_run_dir(assets, hours=["midday"], model_loader=None)
+        parts_from_run_dir(assets, hours=["midday"], model_loader=fakes.FakeArtefact)
     with pytest.raises(AppshotInputError, match="no generated snapshots"):
         parts_from_run_dir(tmp_path / "empty")
     fidelity = tmp_path / "fid.json"
