@@ -52,7 +52,7 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    steps: int = Field(500, ge=1, description="generator updates (one batch each)")
+    steps: int = Field(600, ge=1, description="generator updates (one batch each)")
     batch_size: int = Field(64, ge=1, description="patches per step")
     lr_g: float = Field(2e-4, gt=0.0, description="Adam learning rate of the generator")
     lr_d: float = Field(2e-4, gt=0.0, description="Adam learning rate of the discriminators")
