@@ -82,6 +82,13 @@ class PatchSampler:
         return torch.cat(contexts)[inverse].contiguous(), torch.cat(targets)[inverse].contiguous()
 
 
+def _service_means(traffic: list[np.ndarray]) -> np.ndarray:
+    """Mean normalised traffic per service over all training cells and snapshots."""
+    sums = sum(t.sum(axis=(0, 2, 3), dtype=np.float64) for t in traffic)
+    cells = sum(t.shape[0] * t.shape[2] * t.shape[3] for t in traffic)
+    return (sums / cells).astype(np.float32)
+
+
 def _adversarial(logits: torch.Tensor, real: bool) -> torch.Tensor:
     target = torch.ones_like(logits) if real else torch.zeros_like(logits)
     return nnf.binary_cross_entropy_with_logits(logits, target)
@@ -106,6 +113,8 @@ def train_gan(contexts: list[np.ndarray], traffic: list[np.ndarray], service_wei
         torch.manual_seed(train_cfg.seed)
         noise = torch.Generator(device=device).manual_seed(derive_seed(train_cfg.seed, "noise"))
         gen, d1, d2 = build_networks(n_attributes, n_services, model_cfg)
+        with torch.no_grad():  # start the sigmoid at each service's mean normalised traffic
+            gen.out.bias.copy_(torch.logit(torch.as_tensor(_service_means(traffic)).clamp(1e-4, 1 - 1e-4)))
         discs: dict[str, nn.Module] = {name: d.to(device) for name, d in (("d1", d1), ("d2", d2)) if d is not None}
         gen.to(device).train()
         opt_g = torch.optim.Adam(gen.parameters(), lr=train_cfg.lr_g, betas=train_cfg.betas)

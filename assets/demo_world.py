@@ -1,6 +1,5 @@
 """Demo world assets: grid, context cube and hourly traffic cube of each simulated city."""
 
-from __future__ import annotations
 
 from collections.abc import Mapping
 

@@ -1,6 +1,5 @@
 """Attribute selection (Spearman) and normalisation constants, from training cities only."""
 
-from __future__ import annotations
 
 import pandas as pd
 import xarray as xr

@@ -1,6 +1,5 @@
 """Generation: N synthetic snapshots per city x peak hour, as a NetCDF cube plus GeoTIFFs."""
 
-from __future__ import annotations
 
 from pathlib import Path
 

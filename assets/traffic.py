@@ -1,6 +1,5 @@
 """Peak-hour traffic: the weekday snapshots of one city at one peak hour."""
 
-from __future__ import annotations
 
 import xarray as xr
 from dagster import (AssetExecutionContext, AssetIn, AssetsDefinition, MultiToSingleDimensionPartitionMapping,

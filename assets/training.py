@@ -1,6 +1,5 @@
 """Training: one AppShot model per peak hour, from the training cities' weekday snapshots."""
 
-from __future__ import annotations
 
 import time
 
