@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy.ndimage import binary_dilation, gaussian_filter
+from scipy.ndimage import binary_dilation, distance_transform_edt, gaussian_filter
 
 from appshot_model.cube import make_context_cube, make_traffic_cube
 from appshot_model.errors import AppshotInputError
@@ -637,12 +637,12 @@ def _components(rng: np.random.Generator, city: DemoCity, layers: dict[str, np.n
     z_work = _standardise(work_raw, land)
     z_leisure = _standardise(leisure_raw, land)
     coef = {
-        "home_population": rng.uniform(0.55, 1.25),
+        "home_population": rng.uniform(0.45, 1.1),
         "work_context": rng.uniform(0.5, 1.2),
-        "work_population": rng.uniform(0.0, 0.5),
+        "work_population": rng.uniform(0.0, 0.4),
         "leisure_context": rng.uniform(0.4, 1.1),
         "leisure_population": rng.uniform(-0.2, 0.4),
-        "hidden_sigma": rng.uniform(0.45, 0.75),
+        "hidden_sigma": rng.uniform(0.55, 0.85),
     }
     hidden = [coef["hidden_sigma"] * _field(rng, shape, rng.uniform(1.5, 3.5)) for _ in range(3)]
     logs = [
@@ -690,7 +690,7 @@ def simulate_traffic(city: DemoCity, context: xr.DataArray, seed: int, days: int
     rate = _decile_curve(SEED004_PEAK_RATE, q)  # sessions / minute at the peak level
     pareto_mean = SEED004_PARETO_SHAPE / (SEED004_PARETO_SHAPE - 1.0)
     night_ratio = (_decile_curve(SEED004_NONPEAK_SCALE, q) * pareto_mean / rate).reshape(height, width)
-    cell_scale = (rate / load).reshape(height, width) * (1.0 - 0.98 * (1.0 - land_frac))
+    cell_scale = (_with_sea_spill(rate.reshape(height, width), land_frac) / load.reshape(height, width))
     comps = comps * cell_scale[None]
     rate_total = float((cell_scale.ravel() * load).sum())  # sessions/min over the city's cells
     volume = city.volume_scale * SESSION_BYTES * 8.0 / 60.0  # bit/s per (session / minute)
@@ -733,7 +733,7 @@ def simulate_traffic(city: DemoCity, context: xr.DataArray, seed: int, days: int
     peak_hours = (hours >= DAY_START_HOUR) & (hours < DAY_END_HOUR)
     for k in range(days):
         rng = _rng(seed, city, "traffic", "day", k)
-        weekend = times[24 * k].dayofweek >= 5
+        weekend = times[24 * k].day_of_week >= 5
         block = base[int(weekend)].copy()  # [24, S, cells]
         # Day-level: city volume factor and a smooth field drifting between morning and evening.
         fields = [np.exp(DAY_FIELD_SIGMA * _field(rng, (height, width), 1.5) - 0.5 * DAY_FIELD_SIGMA ** 2).ravel()
@@ -761,6 +761,22 @@ def simulate_traffic(city: DemoCity, context: xr.DataArray, seed: int, days: int
         source="appshot demo world (appshot_model.demo.simulate_traffic)",
         parameters="service shares and arrival deciles: Zanella et al., IMC 2023 (nds-group/MobileTrafficDists); "
                    "properties: Xu et al., IEEE TNSM 2022, section IV")
+
+
+def _with_sea_spill(rate: np.ndarray, land_frac: np.ndarray) -> np.ndarray:
+    """Rates with the sea part of each cell replaced by spill-over from the coast: cells carry the
+    traffic of the antennas that cover them, so sea near the shore sees part of the nearby land
+    demand (half at the shore, decaying over ~3 cells, 8 % offshore: ships, ferries and the
+    reach of coastal antennas; assumption)."""
+    sea = 1.0 - land_frac
+    if not (sea > 0).any():
+        return rate
+    wet = land_frac < 0.5
+    distance = distance_transform_edt(wet) if (~wet).any() else np.full(rate.shape, 1e3)
+    weight = gaussian_filter(land_frac, 4.0, mode="nearest")
+    nearby = gaussian_filter(rate * land_frac, 4.0, mode="nearest") / np.maximum(weight, 1e-6)
+    spill = nearby * (0.08 + 0.5 * np.exp(-distance / 3.0))
+    return land_frac * rate + sea * np.minimum(spill, rate.max())
 
 
 def _night_noise(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:

@@ -23,7 +23,7 @@ def weekday_mask(times: Sequence | np.ndarray | pd.DatetimeIndex) -> np.ndarray:
         index = pd.DatetimeIndex(np.asarray(times).ravel() if not isinstance(times, pd.DatetimeIndex) else times)
     except (TypeError, ValueError) as exc:
         raise AppshotInputError(f"time stamps cannot be read as dates: {exc}") from exc
-    return np.asarray(index.dayofweek < 5, dtype=bool)
+    return np.asarray(index.day_of_week < 5, dtype=bool)
 
 
 def peak_snapshots(traffic: xr.DataArray, hour: str) -> xr.DataArray:
