@@ -11,14 +11,17 @@ from appshot_model.names import PEAK_HOURS
 from assets.demo_world import build_demo_world_assets
 from assets.features import build_feature_assets
 from assets.generation import build_generation_assets
+from assets.release import build_release_assets
 from assets.traffic import build_traffic_assets
 from assets.training import build_training_assets
 from pipelines.io_managers import io_managers
 from pipelines.partitions import city_hour_partitions, city_partitions, hour_partitions
 from pipelines.resources import AppshotSettings, default_data_dir
+from pipelines.schedules import release_schedule
 
 #: Stage jobs, in the order the whole demo runs them (Dagster jobs need one partitioning each).
-STAGE_JOBS = ("demo_world_job", "peak_traffic_job", "attribute_selection_job", "training_job", "generation_job")
+STAGE_JOBS = ("demo_world_job", "peak_traffic_job", "attribute_selection_job", "training_job", "generation_job",
+              "release_job")
 
 
 def build_definitions(cities: Sequence[DemoCity] = DEMO_CITIES, hours: Sequence[str] = tuple(PEAK_HOURS),
@@ -36,6 +39,7 @@ def build_definitions(cities: Sequence[DemoCity] = DEMO_CITIES, hours: Sequence[
         *build_feature_assets(hours_def),
         *build_training_assets(hours_def),
         *build_generation_assets(city_hour),
+        *build_release_assets(city_hour, assets_dir=base_path),
     ]
     jobs = [
         define_asset_job("demo_world_job", AssetSelection.groups("demo_world"), partitions_def=cities_def,
@@ -48,8 +52,14 @@ def build_definitions(cities: Sequence[DemoCity] = DEMO_CITIES, hours: Sequence[
                          partitions_def=hours_def, description="Normalisation constants and the AppShot model of one peak hour."),
         define_asset_job("generation_job", AssetSelection.assets("generated_snapshots"), partitions_def=city_hour,
                          description="Generate N synthetic snapshots for one city x peak hour."),
+        define_asset_job("city_hour_release_job", AssetSelection.assets("city_hour_release"), partitions_def=city_hour,
+                         description="Publish and verify the release of one city x peak hour."),
+        define_asset_job("release_job", AssetSelection.assets("release"),
+                         description="Gather every generated city x peak hour into one versioned release."),
     ]
-    return Definitions(assets=assets, jobs=jobs, resources={"settings": settings, **io_managers(base_path)})
+    release_job = next(job for job in jobs if job.name == "release_job")
+    return Definitions(assets=assets, jobs=jobs, schedules=[release_schedule(release_job)],
+                       resources={"settings": settings, **io_managers(base_path)})
 
 
 defs = build_definitions()

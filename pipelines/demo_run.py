@@ -11,7 +11,7 @@ from pipelines.definitions import STAGE_JOBS
 
 def stage_partitions(defs: Definitions, job_name: str) -> list[str | None]:
     """Partition keys a stage job runs for (``[None]`` for an unpartitioned job)."""
-    partitions_def = defs.get_job_def(job_name).partitions_def
+    partitions_def = defs.resolve_job_def(job_name).partitions_def
     if partitions_def is None:
         return [None]
     return list(partitions_def.get_partition_keys())
@@ -25,7 +25,7 @@ def run_demo(defs: Definitions, instance: DagsterInstance,
     for index, (job_name, key) in enumerate(plan):
         if on_run:
             on_run(job_name, key, index, len(plan))
-        job = defs.get_job_def(job_name)
+        job = defs.resolve_job_def(job_name)
         partition_key = key if not isinstance(key, MultiPartitionKey) else str(key)
         result = job.execute_in_process(instance=instance, partition_key=partition_key, raise_on_error=True)
         run_ids.append(result.run_id)
