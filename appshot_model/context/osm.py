@@ -125,19 +125,21 @@ class TagMapping(_Strict):
             out[attr] = clean
         return out
 
-    def model_post_init(self, __context: Any) -> None:
+    def check(self) -> "TagMapping":
+        """Raise unless attributes are PoI names, roads are lines, and no attribute is in both sections."""
         for section in ("points", "lines"):
             unknown = [a for a in getattr(self, section) if a not in POI_ATTRIBUTES]
             if unknown:
                 raise AppshotInputError(f"OSM tag mapping {self.source}: {section} has unknown attribute(s) "
                                         f"{unknown}; expected names from {list(POI_ATTRIBUTES)}")
-        both = sorted(set(self.points) & set(self.lines))
-        if both:
-            raise AppshotInputError(f"OSM tag mapping {self.source}: {both} appear under both points and lines")
         wrong = [a for a in self.points if a in ROAD_ATTRIBUTES]
         if wrong:
             raise AppshotInputError(f"OSM tag mapping {self.source}: {wrong} are road lengths (metres per "
                                     f"cell); list them under `lines`, not `points`")
+        both = sorted(set(self.points) & set(self.lines))
+        if both:
+            raise AppshotInputError(f"OSM tag mapping {self.source}: {both} appear under both points and lines")
+        return self
 
     # -- matching -----------------------------------------------------------------------------
 
@@ -208,10 +210,12 @@ def load_tag_mapping(path: str | os.PathLike | Mapping | None = None) -> TagMapp
                                     f"points, lines, buildings")
         data.update(user)
     try:
-        return TagMapping.model_validate({**data, "source": source})
+        mapping = TagMapping.model_validate({**data, "source": source})
     except ValidationError as exc:
-        parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+                 for e in exc.errors()]
         raise AppshotInputError(f"OSM tag mapping {source}: " + "; ".join(parts)) from None
+    return mapping.check()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -395,7 +395,7 @@ def _format_errors(exc: ValidationError, path: Path) -> str:
 
 def _resolve_paths(model: BaseModel, base: Path, where: str, missing: list[str]) -> None:
     """Resolve every ``Path`` field against ``base`` in place and collect missing files."""
-    for name in model.model_fields:
+    for name in type(model).model_fields:
         value = getattr(model, name)
         here = f"{where}.{name}" if where else name
         if isinstance(value, BaseModel):
