@@ -146,7 +146,7 @@ class _Layers:
 # ---------------------------------------------------------------------------------------------
 
 def _osm(region: Region, grid: Grid, steps: _Steps, layers: _Layers, sources: list[dict]):
-    from appshot_model.context.osm import (OSM_LICENCE, download_osm, extent_coverage, extent_source_text,
+    from appshot_model.context.osm import (OSM_ATTRIBUTION, OSM_LICENCE, download_osm, extent_coverage, extent_source_text,
                                            load_tag_mapping, poi_layers, read_osm)
 
     cfg = region.sources.osm
@@ -166,6 +166,7 @@ def _osm(region: Region, grid: Grid, steps: _Steps, layers: _Layers, sources: li
     for attr, meta in res.metadata["layers"].items():
         layers.put(attr, res.values[attr], coverage, {**base, **meta})
     sources.append({"name": "OpenStreetMap", "path": extract.source, "licence": _licence(cfg, OSM_LICENCE),
+                    "attribution": OSM_ATTRIBUTION,
                     "layers": "PoI counts and road lengths"
                               + (", land use" if region.sources.landuse is None or region.sources.landuse.osm else "")
                               + (", population estimate" if region.sources.population is not None

@@ -50,7 +50,9 @@ WGS84 = "EPSG:4326"
 LANDUSE_KEYS = ("leisure", "aeroway", "landuse", "natural")
 #: Margin (degrees) added around the region's lon/lat box when reading.
 READ_MARGIN_DEG = 1e-4
-OSM_LICENCE = "ODbL 1.0, (c) OpenStreetMap contributors"
+#: Licence and attribution of OSM data (same strings as the release dataset card uses).
+OSM_LICENCE = "ODbL-1.0"
+OSM_ATTRIBUTION = "(c) OpenStreetMap contributors"
 
 
 # ---------------------------------------------------------------------------------------------
