@@ -386,7 +386,7 @@ def _centres(rng: np.random.Generator, city: DemoCity, land: np.ndarray) -> list
             continue
         if min(math.hypot(row - r0, col - c0) for r0, c0, _, _ in centres) < size * 0.18:
             continue
-        centres.append((row, col, rng.uniform(0.25, 0.65), size * rng.uniform(0.04, 0.07)))
+        centres.append((row, col, rng.uniform(0.55, 0.9), size * rng.uniform(0.05, 0.085)))
     return centres
 
 
@@ -497,7 +497,7 @@ def simulate_context(city: DemoCity, seed: int) -> xr.DataArray:
     intensity = {
         "poi_tourism": 10.0 * core ** 1.5 + 0.8 * leis + 0.4 * layers["landuse_green_urban"] * u,
         "poi_cafe": 9.0 * u ** 2.5 + 3.0 * core + 0.4 * pop_k,
-        "poi_parking": 1.2 * u + 3.0 * comm + 8.0 * port + 1.5 * leis,
+        "poi_parking": 1.2 * u + 6.0 * comm + 8.0 * port + 1.5 * leis,
         "poi_restaurant": 16.0 * u ** 2.5 + 6.0 * core + 0.6 * pop_k,
         "poi_post_police": 0.25 * u + 0.3 * pop_k,
         "poi_traffic_signals": 4.0 * prim * (0.3 + u) + 1.5 * (layers["poi_secondary_roads"] / 1000.0) * u ** 1.5,
