@@ -124,10 +124,24 @@ SESSION_BYTES = 10 ** 5.5
 START = pd.Timestamp("2026-03-02 00:00")
 #: Weekday / weekend ratio of city traffic (AppShot section IV: weekdays about 20 % higher).
 WEEKDAY_WEEKEND_RATIO = 1.2
-#: The three daily peaks (AppShot Fig. 6): window start hour -> relative bump height.
-PEAK_BUMPS_WEEKDAY = {8: 0.24, 12: 0.20, 17: 0.26}
-PEAK_BUMPS_WEEKEND = {12: 0.16, 17: 0.12}
-PEAK_BUMP_WIDTH_H = 0.75
+#: Relative day-time level per hour (used where :func:`day_weight` > 0), weekday and weekend.
+#: The weekday curve has strict local maxima at the three AppShot peaks, 08, 12 and 17 (AppShot
+#: Fig. 6), a dip between them and a slow decline after 18:00; the weekend has a later, softer
+#: morning and smaller midday/evening peaks. Shapes are assumptions; only their maxima are
+#: from the paper.
+DAY_SHAPE = {
+    #             0     1     2     3     4     5     6     7     8     9    10    11
+    "weekday": (0.80, 0.80, 0.80, 0.80, 0.80, 0.80, 0.82, 0.92, 1.20, 1.03, 0.97, 1.02,
+                #12   13    14    15    16    17    18    19    20    21    22    23
+                1.15, 1.05, 0.99, 0.95, 1.03, 1.22, 1.07, 1.00, 0.95, 0.89, 0.83, 0.78),
+    "weekend": (0.80, 0.80, 0.80, 0.80, 0.80, 0.80, 0.70, 0.72, 0.76, 0.88, 0.97, 1.03,
+                1.10, 1.06, 1.02, 0.99, 1.03, 1.08, 1.05, 1.02, 0.98, 0.94, 0.88, 0.82),
+}
+#: Relative night level per hour (used where :func:`day_weight` < 1): declining from the late
+#: evening to a minimum at 04:00, then rising (assumption); its mean over 22:00-08:00 is 1, so
+#: the night level of a cell is its seed-004 off-peak mean.
+NIGHT_SHAPE = (1.10, 1.00, 0.92, 0.86, 0.82, 0.86, 0.94, 1.04, 1.10, 1.10, 1.10, 1.10,
+               1.10, 1.10, 1.10, 1.10, 1.10, 1.10, 1.10, 1.10, 1.10, 1.10, 1.22, 1.16)
 
 #: Share of the home, work and leisure/transit components of demand by hour (weekday, weekend):
 #: anchor hour -> (home, work, leisure); linear in between, cyclic over the day.
@@ -148,18 +162,18 @@ SERVICE_BEHAVIOUR: dict[str, tuple[tuple[float, float, float], float, float]] = 
     "instagram": ((0.90, 0.95, 1.25), 13.0, 0.15),
     "snapchat": ((1.00, 0.75, 1.35), 16.0, 0.20),
     "whatsapp": ((1.00, 1.00, 1.00), 12.0, 0.05),
-    "netflix": ((1.60, 0.55, 0.80), 22.0, 0.45),
+    "netflix": ((1.45, 0.60, 0.85), 22.0, 0.45),
     "apple_store": ((1.05, 1.20, 0.85), 3.0, 0.20),
     "itunes": ((1.10, 1.05, 0.95), 19.0, 0.20),
     "facebook": ((1.00, 1.10, 1.00), 9.0, 0.15),
-    "twitter": ((0.80, 1.20, 1.25), 8.0, 0.25),
+    "twitter": ((0.85, 1.15, 1.20), 8.0, 0.25),
     "google_play": ((1.10, 1.00, 0.90), 2.0, 0.25),
 }
 
 #: Noise and variability (assumptions): spatial std (log) of the persistent per-service field,
 #: of the day field, day-to-day std of the city volume, hour-cell common noise, mean events/day.
 SERVICE_FIELD_SIGMA = 0.30
-DAY_FIELD_SIGMA = 0.22
+DAY_FIELD_SIGMA = 0.16
 CITY_DAY_SIGMA = 0.05
 CELL_HOUR_SIGMA = 0.08
 EVENTS_PER_DAY = 1.5
@@ -316,19 +330,17 @@ def service_target_shares() -> dict[str, float]:
     return {s: raw[s] / total for s in SERVICES}
 
 
-def diurnal_profile(daytype: str, night_ratio: float = 0.34) -> np.ndarray:
-    """[24] relative city traffic per hour: night level ``night_ratio`` (seed 004: off-peak Pareto
-    mean / peak Gaussian mean, about 0.31-0.37 over the deciles), day level 1 between 08:00 and
-    22:00 (seed 004, section 6.1), fast transitions (seed 004, section 4.1) and the three AppShot
-    peaks as bumps. Weekday and weekend shapes; not yet scaled to the weekday/weekend ratio."""
+def diurnal_profile(daytype: str, night_ratio: float | np.ndarray = 0.34) -> np.ndarray:
+    """Relative traffic per hour of day (last axis of length 24) for a cell whose off-peak/peak
+    ratio is ``night_ratio``: seed 004's night level (off-peak Pareto mean / peak Gaussian mean,
+    0.31-0.37 over the load deciles) shaped by :data:`NIGHT_SHAPE`, the day level 1 shaped by
+    :data:`DAY_SHAPE` between 08:00 and 22:00 (seed 004, section 6.1), with the fast transitions of
+    seed 004 section 4.1 (:func:`day_weight`). Not yet scaled to the weekday/weekend ratio."""
+    if daytype not in DAY_SHAPE:
+        raise AppshotInputError(f"unknown day type {daytype!r}; expected 'weekday' or 'weekend'")
     day = day_weight(daytype)
-    level = night_ratio + (1.0 - night_ratio) * day
-    bumps = PEAK_BUMPS_WEEKDAY if daytype == "weekday" else PEAK_BUMPS_WEEKEND
-    hours = np.arange(24)
-    shape = np.ones(24)
-    for h, amplitude in bumps.items():
-        shape += amplitude * np.exp(-0.5 * ((hours - h) / PEAK_BUMP_WIDTH_H) ** 2)
-    return level * shape
+    night = np.asarray(night_ratio, dtype=float)[..., None] * np.asarray(NIGHT_SHAPE)
+    return night * (1.0 - day) + day * np.asarray(DAY_SHAPE[daytype])
 
 
 def day_weight(daytype: str) -> np.ndarray:
@@ -708,10 +720,9 @@ def simulate_traffic(city: DemoCity, context: xr.DataArray, seed: int, days: int
     fractions = _service_fractions(city_tilt)  # [2, 24, S]
     for d, daytype in enumerate(daytypes):
         mix = _mix_table(MIX_ANCHORS[daytype])  # [24, 3]
-        day = day_weight(daytype)
-        bumps = diurnal_profile(daytype, night_ratio=1.0)  # bump shape only (level 1)
+        levels = diurnal_profile(daytype, night_ratio)  # [H, W, 24]
         for h in range(24):
-            level = (night_ratio + (1.0 - night_ratio) * day[h]) * bumps[h]  # [H, W]
+            level = levels[..., h]
             for s in range(n_services):
                 weights = mix[h] * lean[s]
                 spatial = np.tensordot(weights / weights.sum(), comps, axes=1) * service_field[s]
