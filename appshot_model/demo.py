@@ -46,7 +46,7 @@ from scipy.ndimage import binary_dilation, distance_transform_edt, gaussian_filt
 from appshot_model.cube import make_context_cube, make_traffic_cube
 from appshot_model.errors import AppshotInputError
 from appshot_model.grid import Grid
-from appshot_model.names import ATTRIBUTES, LANDUSE_ATTRIBUTES, SERVICES
+from appshot_model.names import ATTRIBUTES, SERVICES
 from appshot_model.seeds import derive_seed
 
 # --------------------------------------------------------------------------------------------
@@ -581,7 +581,9 @@ def _roads(rng: np.random.Generator, city: DemoCity, centres, urban: np.ndarray)
     far = 1.5 * math.hypot(height, width)
     # Radial primary roads from the main centre, and links from the other centres to it.
     n_radial = int(rng.integers(5, 9))
-    for angle in rng.uniform(0, 2 * math.pi) + np.arange(n_radial) * 2 * math.pi / n_radial + rng.normal(0, 0.2, n_radial):
+    first = rng.uniform(0, 2 * math.pi)
+    jitter = rng.normal(0, 0.2, n_radial)
+    for angle in first + np.arange(n_radial) * 2 * math.pi / n_radial + jitter:
         end = main + far * np.array([math.sin(angle), math.cos(angle)])
         _add_polyline(primary, _wiggly_line(rng, main, end, 0.4), cell_m)
     for row, col, _, _ in centres[1:]:
@@ -589,7 +591,8 @@ def _roads(rng: np.random.Generator, city: DemoCity, centres, urban: np.ndarray)
     # An inner ring of primary roads.
     radius = centres[0][3] * 1.2
     angles = np.linspace(0, 2 * math.pi, 40)
-    ring = main + radius * (1 + 0.1 * rng.standard_normal(40))[:, None] * np.stack([np.sin(angles), np.cos(angles)], axis=1)
+    wobble = 1 + 0.1 * rng.standard_normal(40)
+    ring = main + radius * wobble[:, None] * np.stack([np.sin(angles), np.cos(angles)], axis=1)
     ring[-1] = ring[0]
     _add_polyline(primary, ring, cell_m)
     # Motorways: one or two bypasses crossing the grid away from the centre.
@@ -753,7 +756,7 @@ def simulate_traffic(city: DemoCity, context: xr.DataArray, seed: int, days: int
         for h in range(24):
             a = min(1.0, max(0.0, (h - 6) / 14))
             block[h] *= ((1 - a) * fields[0] + a * fields[1]).astype(np.float32) * np.float32(city_factor)
-        _add_events(block, events_rng, k, (height, width), leisure_weight, weekend)
+        _add_events(block, events_rng, (height, width), leisure_weight, weekend)
         # Common cell-hour noise (all services), then service noise: Gaussian CV 0.1 by day,
         # capped Pareto means at night (seed 004).
         common = np.exp(CELL_HOUR_SIGMA * rng.standard_normal((24, 1, n_cells), dtype=np.float32)
@@ -805,7 +808,7 @@ def _night_noise(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray
     return total
 
 
-def _add_events(block: np.ndarray, rng: np.random.Generator, day: int, shape: tuple[int, int],
+def _add_events(block: np.ndarray, rng: np.random.Generator, shape: tuple[int, int],
                 weight: np.ndarray, weekend: bool) -> None:
     """Transient local surges (gatherings, matches, markets): a Gaussian blob at a leisure-weighted
     cell, a few hours long, multiplying every service there."""
