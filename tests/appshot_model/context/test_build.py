@@ -107,7 +107,8 @@ def test_region_partly_outside_an_osm_extract(shared_data, tmp_path):
     cov = cube.coverage.sel(attribute="poi_shop").values
     assert cov[:, 0].min() == 1 and cov[:, -1].max() == 0  # west inside the extract, east outside
     assert meta["layers"]["population"]["status"] == "missing"
-    assert "landuse fallback" not in json.dumps(meta) and "OSM fallback" in meta["layers"]["landuse_sea"]["method"]
+    assert meta["layers"]["landuse_sea"]["method"].startswith("OSM fallback")
+    assert meta["layers"]["landuse_sea"]["covered_share"] == share  # land use from OSM: the same extent
 
 
 def test_sources_without_crs_are_errors(tmp_path):
