@@ -95,6 +95,8 @@ def generate(
     hour: Annotated[str, typer.Option(help="Peak hour: morning, midday or evening.")] = "morning",
     samples: Annotated[int, typer.Option(help="Number of snapshots to generate.")] = 10,
     seed: Annotated[int, typer.Option(help="Seed of the generator (same seed -> same bytes).")] = 0,
+    allow_missing_layers: Annotated[bool, typer.Option(
+        help="Generate even when the region has no source for a layer the model needs (it stays all zeros).")] = False,
 ) -> None:
     """Generate synthetic snapshots for a region from its context, without Dagster.
 
@@ -103,7 +105,8 @@ def generate(
     from appshot_model.release.build import generate_for_region
 
     try:
-        result = generate_for_region(model, region, hour, samples, seed, out, progress=True)
+        result = generate_for_region(model, region, hour, samples, seed, out, progress=True,
+                                     allow_missing_layers=allow_missing_layers)
     except AppshotInputError as exc:
         raise _fail(exc) from None
     except ImportError as exc:

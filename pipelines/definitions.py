@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 from dagster import AssetSelection, Definitions, define_asset_job
 
@@ -11,6 +13,7 @@ from appshot_model.names import PEAK_HOURS
 from assets.demo_world import build_demo_world_assets
 from assets.features import build_feature_assets
 from assets.generation import build_generation_assets
+from assets.region_context import build_region_context_assets
 from assets.release import build_release_assets
 from assets.traffic import build_traffic_assets
 from assets.training import build_training_assets
@@ -18,6 +21,7 @@ from pipelines.io_managers import io_managers
 from pipelines.partitions import city_hour_partitions, city_partitions, hour_partitions
 from pipelines.resources import AppshotSettings, default_data_dir
 from pipelines.schedules import release_schedule
+from pipelines.sensors import region_partitions, region_sensor
 
 #: Stage jobs, in the order the whole demo runs them (Dagster jobs need one partitioning each).
 STAGE_JOBS = ("demo_world_job", "peak_traffic_job", "attribute_selection_job", "training_job", "generation_job",
@@ -25,14 +29,19 @@ STAGE_JOBS = ("demo_world_job", "peak_traffic_job", "attribute_selection_job", "
 
 
 def build_definitions(cities: Sequence[DemoCity] = DEMO_CITIES, hours: Sequence[str] = tuple(PEAK_HOURS),
-                      settings: AppshotSettings | None = None, base_path: str | None = None) -> Definitions:
-    """Assets, jobs and resources for the given demo cities and peak hours."""
+                      settings: AppshotSettings | None = None, base_path: str | None = None,
+                      regions_dir: str | None = None) -> Definitions:
+    """Assets, jobs, schedule, sensor and resources for the given demo cities and peak hours; real
+    regions are the YAML files of ``regions_dir`` (default ``$APPSHOT_REGIONS_DIR`` or
+    ``examples/regions``), registered as ``region`` partitions by the sensor."""
     by_name = {city.name: city for city in cities}
     cities_def = city_partitions(list(by_name))
     hours_def = hour_partitions(hours)
     city_hour = city_hour_partitions(cities_def, hours_def)
     settings = settings or AppshotSettings()
     base_path = base_path or f"{settings.data_dir or default_data_dir()}/assets"
+    regions_dir = regions_dir or os.environ.get("APPSHOT_REGIONS_DIR",
+                                                str(Path(__file__).resolve().parents[1] / "examples" / "regions"))
     assets = [
         *build_demo_world_assets(by_name, cities_def),
         *build_traffic_assets(city_hour),
@@ -40,6 +49,7 @@ def build_definitions(cities: Sequence[DemoCity] = DEMO_CITIES, hours: Sequence[
         *build_training_assets(hours_def),
         *build_generation_assets(city_hour),
         *build_release_assets(city_hour, assets_dir=base_path),
+        *build_region_context_assets(region_partitions, regions_dir, hours_def),
     ]
     jobs = [
         define_asset_job("demo_world_job", AssetSelection.groups("demo_world"), partitions_def=cities_def,
@@ -56,9 +66,14 @@ def build_definitions(cities: Sequence[DemoCity] = DEMO_CITIES, hours: Sequence[
                          description="Publish and verify the release of one city x peak hour."),
         define_asset_job("release_job", AssetSelection.assets("release"),
                          description="Gather every generated city x peak hour into one versioned release."),
+        define_asset_job("region_context_job", AssetSelection.assets("region_grid", "region_context_cube"),
+                         partitions_def=region_partitions, description="Grid and real context cube of one region file."),
+        define_asset_job("region_traffic_job", AssetSelection.assets("region_traffic"),
+                         description="Synthetic traffic for one region x peak hour (model trained on the demo world)."),
     ]
-    release_job = next(job for job in jobs if job.name == "release_job")
-    return Definitions(assets=assets, jobs=jobs, schedules=[release_schedule(release_job)],
+    by_job = {job.name: job for job in jobs}
+    return Definitions(assets=assets, jobs=jobs, schedules=[release_schedule(by_job["release_job"])],
+                       sensors=[region_sensor(by_job["region_context_job"], regions_dir)],
                        resources={"settings": settings, **io_managers(base_path)})
 
 

@@ -134,7 +134,8 @@ def generate_for_region(model_dir: str | os.PathLike, region_file: str | os.Path
                         loader: Callable[[Path], Any] | None = None,
                         region_loader: Callable[[Path], Any] | None = None,
                         context_builder: Callable[..., tuple[xr.DataArray, dict]] | None = None,
-                        generate: Callable[..., xr.DataArray] | None = None) -> PublishResult:
+                        generate: Callable[..., xr.DataArray] | None = None,
+                        allow_missing_layers: bool = False) -> PublishResult:
     """Load the model, build the region's context cube, check attribute names, generate
     ``samples`` snapshots with ``seed`` and write a release folder ``out_dir`` (COGs, NetCDF,
     grid, STAC, card, manifest) without Dagster."""
@@ -161,6 +162,9 @@ def generate_for_region(model_dir: str | os.PathLike, region_file: str | os.Path
     name = str(getattr(region, "name", region_file.stem))
     context, metadata = context_builder(region, progress=progress)
     context = check_attributes(artefact, context, model_dir, region_file)
+    from appshot_model.context.build import check_model_attributes
+    context = check_model_attributes(context, list(artefact.attributes), model=f"model {model_dir}",
+                                     allow_missing_layers=allow_missing_layers)
     snapshots = generate(artefact, context, n_samples=samples, seed=seed, progress=progress)
     snapshots.attrs.update(label="synthetic", peak_hour=hour, region=name)
     sources = _sources(metadata)

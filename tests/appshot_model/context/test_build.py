@@ -202,3 +202,13 @@ def test_model_attribute_checks_and_generation(shared_data, tmp_path):
     sources = card["parts"][0]["context_sources"]
     assert [s["name"] for s in sources] == ["OpenStreetMap"] and sources[0]["licence"].startswith("ODbL")
     assert verify_release(result.path).ok
+    # a region without a population source: refused unless missing layers are allowed explicitly
+    osm_only = region_file(tmp_path, {
+        "boundary": {"bbox": [9.50, 47.12, 9.54, 47.15]},
+        "sources": {"osm": {"path": str(shared_data / "osm" / "liechtenstein-latest.osm.pbf")}}}, "vaduz_osm")
+    with pytest.raises(AppshotInputError, match=r"needs layers \['population'\]"):
+        generate_for_region(model_dir, osm_only, "morning", 2, 3, tmp_path / "out_refused")
+    assert not (tmp_path / "out_refused").exists()
+    allowed = generate_for_region(model_dir, osm_only, "morning", 2, 3, tmp_path / "out_allowed",
+                                  allow_missing_layers=True)
+    assert verify_release(allowed.path).ok
