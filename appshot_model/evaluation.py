@@ -1,0 +1,233 @@
+"""Leave-one-city-out evaluation (paper §VI-§VII): the "Data" reference, results tables, figures.
+
+- :func:`data_reference` scores one half of a city's real weekday snapshots against the other half
+  with :func:`appshot_model.metrics.score` (paper: 30 weekdays split into two sets of 15), i.e. the
+  day-to-day variability a perfect generator would still show.
+- :func:`evaluate_city` scores every method's samples for one held-out city and hour, plus "data".
+- :func:`results_table` averages the per-city records over test cities (as the paper's tables do)
+  into a ``(hour, method) x metric`` DataFrame; :func:`write_results` writes it as CSV (full
+  precision, :func:`read_results` reads it back) and Markdown (one table per hour), atomically.
+- Figures return PNG bytes (matplotlib Agg, as :mod:`appshot_model.plots`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from appshot_model.baselines import METHODS  # noqa: E402
+from appshot_model.io import atomic_path  # noqa: E402
+from appshot_model.metrics import HEADLINE_METRICS, score, share_errors, stochasticity_histograms  # noqa: E402
+from appshot_model.plots import _png, map_grid_png  # noqa: E402
+
+DATA = "data"
+#: Extra per-city numbers :func:`appshot_model.metrics.score` returns, kept in the tables.
+EXTRA_METRICS = ("pairwise_ssim_error", "share_error")
+METRIC_LABELS = {"werr": "WErr ↓", "nemd": "NEMD ↓", "ssim": "SSIM ↑", "psnr": "PSNR (dB) ↑", "hemd": "HEMD ↓",
+                 "pairwise_ssim_error": "pairwise SSIM err ↓", "share_error": "share err ↓"}
+#: Paper Table II, morning peak (10 real cities; WErr as a fraction): for side-by-side reading only.
+PAPER_TABLE_II_MORNING = {
+    "appshot": {"werr": 0.1793, "nemd": 0.35, "ssim": 0.84, "psnr": 34.88, "hemd": 2.09},
+    DATA: {"werr": 0.1510, "nemd": 0.23, "ssim": 0.96, "psnr": 39.24, "hemd": 0.60},
+    "independent": {"werr": 0.2485, "nemd": 0.44, "ssim": 0.85, "psnr": 36.15, "hemd": 3.90},  # CartaGenie
+    "pix2pix": {"werr": 0.3881, "nemd": 0.52, "ssim": 0.78, "psnr": 34.07, "hemd": 4.31},
+    "cnn": {"werr": 0.4207, "nemd": 0.58, "ssim": 0.76, "psnr": 34.88, "hemd": 5.79},
+    "fdas": {"werr": 0.6367, "nemd": 0.99, "ssim": 0.44, "psnr": 29.33, "hemd": 9.20},
+}
+
+
+# --------------------------------------------------------------------------------------------
+# the "Data" reference and per-city scoring
+
+
+def split_snapshots(real_snapshots: np.ndarray, split: str = "halves") -> tuple[np.ndarray, np.ndarray]:
+    """Two disjoint, equally sized sets of a city's snapshots ``[t, s, y, x]`` (time order):
+    ``"halves"`` = first vs second half (the paper's two sets of 15 weekdays), ``"alternate"`` = even
+    vs odd days. With an odd ``t`` the last snapshot is left out."""
+    real = np.asarray(real_snapshots)
+    if real.ndim != 4 or real.shape[0] < 2:
+        raise ValueError(f"the Data reference needs >= 2 snapshots [t, s, y, x], got shape {real.shape}")
+    half = real.shape[0] // 2
+    if split == "halves":
+        return real[:half], real[half:2 * half]
+    if split == "alternate":
+        return real[0:2 * half:2], real[1:2 * half:2]
+    raise ValueError(f"split must be 'halves' or 'alternate', got {split!r}")
+
+
+def data_reference(real_snapshots: np.ndarray, split: str = "halves", **score_kwargs) -> dict[str, float]:
+    """Score the first set of real snapshots (as "real") against the second (as "generated"), with
+    the same :func:`~appshot_model.metrics.score` and options as the methods."""
+    first, second = split_snapshots(real_snapshots, split)
+    return score(first, second, **score_kwargs)
+
+
+def evaluate_city(real_snapshots: np.ndarray, generated: Mapping[str, np.ndarray], city: str, hour: str,
+                  include_data: bool = True, split: str = "halves", **score_kwargs) -> list[dict]:
+    """Records ``{"method", "city", "hour", metrics...}`` for each method's samples ``[n, s, y, x]``
+    against the city's real snapshots ``[t, s, y, x]`` (and the "data" reference)."""
+    records = []
+    if include_data:
+        records.append({"method": DATA, "city": city, "hour": hour,
+                        **data_reference(real_snapshots, split=split, **score_kwargs)})
+    for method, samples in generated.items():
+        records.append({"method": method, "city": city, "hour": hour,
+                        **score(real_snapshots, samples, **score_kwargs)})
+    return records
+
+
+# --------------------------------------------------------------------------------------------
+# tables
+
+
+def _method_order(methods: Iterable[str]) -> list[str]:
+    known = [DATA, *METHODS]
+    present = list(dict.fromkeys(methods))
+    return [m for m in known if m in present] + sorted(m for m in present if m not in known)
+
+
+def results_table(records: Iterable[Mapping], metrics: Sequence[str] = HEADLINE_METRICS + EXTRA_METRICS
+                  ) -> pd.DataFrame:
+    """Mean over test cities of each metric: index ``(hour, method)`` (hours in first-seen order,
+    methods "data", then :data:`~appshot_model.baselines.METHODS` order), columns ``metrics`` plus
+    ``n_cities``. NaN values (e.g. NEMD of an all-zero service) are skipped in the means."""
+    frame = pd.DataFrame(list(records))
+    missing = {"method", "city", "hour"} - set(frame.columns)
+    if frame.empty or missing:
+        raise ValueError(f"records need method, city and hour fields (missing {sorted(missing)}) and at least one row")
+    columns = [m for m in metrics if m in frame.columns]
+    frame[columns] = frame[columns].astype(float).replace([np.inf], np.nan)
+    grouped = frame.groupby(["hour", "method"], sort=False)
+    table = grouped[columns].mean()
+    table["n_cities"] = grouped["city"].nunique()
+    hours = list(dict.fromkeys(frame["hour"]))
+    order = [(h, m) for h in hours for m in _method_order(frame.loc[frame["hour"] == h, "method"])]
+    return table.loc[order]
+
+
+def _fmt(metric: str, value: float) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if metric in ("werr", "pairwise_ssim_error", "share_error"):
+        return f"{100 * value:.1f} %"
+    if metric == "psnr":
+        return f"{value:.1f}"
+    if metric == "n_cities":
+        return f"{int(value)}"
+    return f"{value:.2f}"
+
+
+def results_markdown(table: pd.DataFrame, title: str = "Fidelity (mean over test cities)") -> str:
+    """One Markdown table per hour: methods x metrics, WErr and errors in %, PSNR in dB."""
+    lines = [f"# {title}", ""]
+    for hour in dict.fromkeys(table.index.get_level_values("hour")):
+        part = table.loc[hour]
+        shown = pd.DataFrame({METRIC_LABELS.get(c, c): [_fmt(c, v) for v in part[c]] for c in part.columns},
+                             index=part.index)
+        lines += [f"## {hour}", "", shown.to_markdown(), ""]
+    return "\n".join(lines)
+
+
+def write_results(table: pd.DataFrame, csv_path: str | os.PathLike, markdown_path: str | os.PathLike | None = None,
+                  title: str = "Fidelity (mean over test cities)") -> tuple[Path, Path | None]:
+    """Write the table as CSV (full precision) and, when asked, Markdown; each file atomically."""
+    csv_path = Path(csv_path)
+    with atomic_path(csv_path) as tmp:
+        table.to_csv(tmp, float_format="%.17g")
+    md = None
+    if markdown_path is not None:
+        md = Path(markdown_path)
+        with atomic_path(md) as tmp:
+            tmp.write_text(results_markdown(table, title), encoding="utf-8")
+    return csv_path, md
+
+
+def read_results(csv_path: str | os.PathLike) -> pd.DataFrame:
+    """Read a CSV written by :func:`write_results` (same index and columns)."""
+    table = pd.read_csv(csv_path, index_col=["hour", "method"], dtype={"hour": str, "method": str})
+    if "n_cities" in table.columns:
+        table["n_cities"] = table["n_cities"].astype(np.int64)
+    return table
+
+
+# --------------------------------------------------------------------------------------------
+# figures
+
+
+def maps_figure(real_snapshot: np.ndarray, generated: Mapping[str, np.ndarray], services: Sequence[str],
+                shown: Sequence[str] | None = None, title: str = "") -> bytes:
+    """Real ``[s, y, x]`` vs one sample ``[s, y, x]`` of each method, for a few services (default: the
+    four with the most real traffic); one colour scale per service column."""
+    real = np.asarray(real_snapshot)
+    services = list(services)
+    if shown is None:
+        shown = [services[i] for i in np.argsort(-real.sum(axis=(1, 2)))[:4]]
+    index = [services.index(s) for s in shown]
+    rows = {"real": [real[i] for i in index]}
+    rows.update({name: [np.asarray(sample)[i] for i in index] for name, sample in generated.items()})
+    return map_grid_png(rows, list(shown), title=title)
+
+
+def stochasticity_figure(real_snapshots: np.ndarray, generated: Mapping[str, np.ndarray], bins: int = 30,
+                         title: str = "") -> bytes:
+    """Histograms (densities) of city-level totals, pixel values (log10(1 + v)) and hotspot counts
+    of total traffic: the real snapshots vs each method's samples (paper Fig. 14)."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    labels = {"city_total": "city total (traffic units x cells)", "pixel_value": "log10(1 + pixel value)",
+              "hotspot_count": "hotspots per snapshot"}
+    for k, (name, samples) in enumerate(generated.items()):
+        hist = stochasticity_histograms(real_snapshots, samples, bins=bins)
+        for ax, (key, entry) in zip(axes, hist.items(), strict=True):
+            centres = (entry["edges"][1:] + entry["edges"][:-1]) / 2
+            if k == 0:
+                ax.step(centres, entry["real"], where="mid", color="black", linewidth=1.6, label="real")
+            ax.step(centres, entry["generated"], where="mid", linewidth=1, label=name)
+            ax.set_xlabel(labels[key], fontsize=8)
+    axes[0].set_ylabel("density")
+    axes[-1].legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _png(fig)
+
+
+def share_error_figure(real_snapshots: np.ndarray, generated: Mapping[str, np.ndarray],
+                       services: Sequence[str], title: str = "") -> bytes:
+    """Relative error of each service's share of total traffic, per method (paper Fig. 12b)."""
+    services = list(services)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.7 * len(services) * max(1, len(generated)) / 2), 3.4))
+    width = 0.8 / max(1, len(generated))
+    x = np.arange(len(services))
+    for k, (name, samples) in enumerate(generated.items()):
+        ax.bar(x + k * width, 100 * share_errors(real_snapshots, samples), width, label=name)
+    ax.set_xticks(x + width * (len(generated) - 1) / 2, services, rotation=45, ha="right", fontsize=8)
+    ax.set_ylabel("share error (%)")
+    ax.legend(fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return _png(fig)
+
+
+def metrics_figure(table: pd.DataFrame, hour: str, metrics: Sequence[str] = HEADLINE_METRICS,
+                   title: str = "") -> bytes:
+    """One bar panel per metric: each method's mean over test cities at ``hour``."""
+    part = table.loc[hour]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.0 * len(metrics), 3.2), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        values = part[metric].to_numpy(dtype=float)
+        colours = ["black" if m == DATA else "tab:red" if m == "appshot" else "tab:blue" for m in part.index]
+        ax.barh(list(part.index), np.where(np.isfinite(values), values, 0.0), color=colours)
+        ax.invert_yaxis()
+        ax.set_title(METRIC_LABELS.get(metric, metric), fontsize=9)
+        ax.tick_params(axis="y", labelsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _png(fig)
