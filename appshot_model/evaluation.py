@@ -76,6 +76,7 @@ def evaluate_city(real_snapshots: np.ndarray, generated: Mapping[str, np.ndarray
     """Records ``{"method", "city", "hour", metrics...}`` for each method's samples ``[n, s, y, x]``
     against the city's real snapshots ``[t, s, y, x]`` (and the "data" reference)."""
     records = []
+    score_kwargs.setdefault("emd_cache", {})  # EMD(real map, uniform) is shared by all methods
     if include_data:
         records.append({"method": DATA, "city": city, "hour": hour,
                         **data_reference(real_snapshots, split=split, **score_kwargs)})

@@ -50,6 +50,7 @@ at most ``sqrt(2) (block - 1)`` cells (measured error in ``docs/evaluation.md``)
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 import time
@@ -548,7 +549,8 @@ def _pairs(n_real: int, n_gen: int, pairing: str, max_pairs: int | None) -> list
 
 def score(real_snapshots, generated_samples, *, pairing: Literal["paired", "all", "mean"] = "paired",
           max_pairs: int | None = None, nemd_method: Literal["exact", "coarse"] = "exact", nemd_block: int = 2,
-          nemd_max_pairs: int | None = None, hotspot_quantile: float = HOTSPOT_QUANTILE) -> dict[str, float]:
+          nemd_max_pairs: int | None = None, hotspot_quantile: float = HOTSPOT_QUANTILE,
+          emd_cache: dict | None = None) -> dict[str, float]:
     """WErr, NEMD, SSIM, PSNR, HEMD (paper §VI-A) of generated samples ``[n, s, y, x]`` against a
     city's real weekday snapshots ``[t, s, y, x]`` (traffic units, same grid and service order).
 
@@ -563,6 +565,9 @@ def score(real_snapshots, generated_samples, *, pairing: Literal["paired", "all"
     - HEMD: per service, hotspot counts of all real snapshots vs all samples, averaged over services.
     - also ``pairwise_ssim_error`` (inter-service structure), ``share_error`` (mean over services of
       the relative share error), ``n_pairs``, ``n_nemd_pairs``.
+
+    ``emd_cache``: a dict shared between calls with the same real snapshots (e.g. one per city, across
+    methods) to reuse EMD(real map, uniform), keyed by the map's bytes, method and block.
     """
     r, g = _as_sets(real_snapshots, generated_samples)
     n_services = r.shape[1]
@@ -576,12 +581,13 @@ def score(real_snapshots, generated_samples, *, pairing: Literal["paired", "all"
     nemd_maps = maps if nemd_max_pairs is None else [maps[i] for i in np.unique(
         np.linspace(0, len(maps) - 1, max(1, min(nemd_max_pairs, len(maps)))).round().astype(int))]
     nemds = []
-    denominators: dict[tuple[int, int], float] = {}
-    for index, a, b in nemd_maps:
+    denominators = {} if emd_cache is None else emd_cache
+    for _, a, b in nemd_maps:
         for s in range(n_services):
             if a[s].sum() <= 0 or b[s].sum() <= 0:
                 continue
-            key = (index, s)
+            key = (hashlib.sha256(np.ascontiguousarray(a[s]).tobytes()).hexdigest(), a[s].shape, nemd_method,
+                   1 if nemd_method == "exact" else int(nemd_block))
             if key not in denominators:
                 denominators[key] = emd_to_uniform(a[s], method=nemd_method, block=nemd_block)
             nemds.append(nemd(a[s], b[s], method=nemd_method, block=nemd_block, denominator=denominators[key]))

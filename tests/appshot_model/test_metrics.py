@@ -201,3 +201,15 @@ def test_score_of_a_set_with_itself_is_ideal_and_keys_are_stable():
     assert coarse["n_pairs"] == 1 and np.isfinite(coarse["nemd"])
     with pytest.raises(ValueError, match="pairing"):
         score(real, real, pairing="zip")
+
+
+def test_score_reuses_cached_uniform_emds(monkeypatch):
+    real = np.stack([np.stack([_blobs(200 + 10 * t + s, 12, 12) for s in range(2)]) for t in range(2)])
+    gen = real[::-1].copy()
+    calls = []
+    original = metrics.emd_to_uniform
+    monkeypatch.setattr(metrics, "emd_to_uniform", lambda m, **kw: calls.append(1) or original(m, **kw))
+    cache = {}
+    first = score(real, gen, emd_cache=cache)
+    assert len(calls) == 4 and len(cache) == 4
+    assert score(real, gen * 2, emd_cache=cache)["nemd"] == pytest.approx(first["nemd"]) and len(calls) == 4
