@@ -32,8 +32,8 @@ from appshot_model.plots import _png, map_grid_png  # noqa: E402
 DATA = "data"
 #: Extra per-city numbers :func:`appshot_model.metrics.score` returns, kept in the tables.
 EXTRA_METRICS = ("pairwise_ssim_error", "share_error")
-METRIC_LABELS = {"werr": "WErr ↓", "nemd": "NEMD ↓", "ssim": "SSIM ↑", "psnr": "PSNR (dB) ↑", "hemd": "HEMD ↓",
-                 "pairwise_ssim_error": "pairwise SSIM err ↓", "share_error": "share err ↓"}
+METRIC_LABELS = {"werr": "WErr ↓", "nemd": "NEMD ↓", "ssim": "SSIM ↑", "psnr": "PSNR (dB) ↑",
+                 "hemd": "HEMD ↓", "pairwise_ssim_error": "pairwise SSIM err ↓", "share_error": "share err ↓"}
 #: Paper Table II, morning peak (10 real cities; WErr as a fraction): for side-by-side reading only.
 PAPER_TABLE_II_MORNING = {
     "appshot": {"werr": 0.1793, "nemd": 0.35, "ssim": 0.84, "psnr": 34.88, "hemd": 2.09},

@@ -564,7 +564,8 @@ def score(real_snapshots, generated_samples, *, pairing: Literal["paired", "all"
       SSIM/PSNR scale: per service, the maximum over all real snapshots; ``data_range = 1``.
     - HEMD: per service, hotspot counts of all real snapshots vs all samples, averaged over services.
     - also ``pairwise_ssim_error`` (inter-service structure), ``share_error`` (mean over services of
-      the relative share error), ``n_pairs``, ``n_nemd_pairs``.
+      the relative share error), ``n_pairs``, ``n_nemd_pairs`` and ``n_nemd_undefined`` (service maps
+      left out of NEMD because the real or the generated map is all zero).
 
     ``emd_cache``: a dict shared between calls with the same real snapshots (e.g. one per city, across
     methods) to reuse EMD(real map, uniform), keyed by the map's bytes, method and block.
@@ -580,11 +581,12 @@ def score(real_snapshots, generated_samples, *, pairing: Literal["paired", "all"
     psnrs = [psnr(a, b, scale=scale) for _, a, b in maps]
     nemd_maps = maps if nemd_max_pairs is None else [maps[i] for i in np.unique(
         np.linspace(0, len(maps) - 1, max(1, min(nemd_max_pairs, len(maps)))).round().astype(int))]
-    nemds = []
+    nemds, undefined = [], 0
     denominators = {} if emd_cache is None else emd_cache
     for _, a, b in nemd_maps:
         for s in range(n_services):
-            if a[s].sum() <= 0 or b[s].sum() <= 0:
+            if a[s].sum() <= 0 or b[s].sum() <= 0:  # no distribution on one side: counted, not scored
+                undefined += 1
                 continue
             key = (hashlib.sha256(np.ascontiguousarray(a[s]).tobytes()).hexdigest(), a[s].shape, nemd_method,
                    1 if nemd_method == "exact" else int(nemd_block))
@@ -605,4 +607,5 @@ def score(real_snapshots, generated_samples, *, pairing: Literal["paired", "all"
         "share_error": float(np.nanmean(errors)) if np.isfinite(errors).any() else math.nan,
         "n_pairs": float(len(maps)),
         "n_nemd_pairs": float(len(nemd_maps)),
+        "n_nemd_undefined": float(undefined),
     }

@@ -83,7 +83,8 @@ def run_case(case: str) -> dict:
         t_num = time.perf_counter() - started
         denominator = emd_to_uniform(real, info=info_den)
         out.update(nemd=numerator / denominator, emd_real_generated=numerator, emd_real_uniform=denominator,
-                   seconds_numerator=t_num, levels_numerator=info_num["levels"], levels_denominator=info_den["levels"])
+                   seconds_numerator=t_num, levels_numerator=info_num["levels"],
+                   levels_denominator=info_den["levels"])
     elif case.startswith("coarse"):
         block = int(case[len("coarse"):])
         out.update(nemd=nemd(real, gen, method="coarse", block=block), block=block,
@@ -144,7 +145,8 @@ def main() -> None:
           f"POT {ot.__version__}, numpy {np.__version__}, load average {os.getloadavg()[0]:.2f}")
     print(f"maps: {HEIGHT} x {WIDTH} = {HEIGHT * WIDTH} cells, traffic-like log-normal blobs; "
           f"best of {args.repeats}, each case in a fresh process\n")
-    cases = ["exact", "coarse2", "coarse4", "cost_matrix", "dense_reduced"] + (["dense_full"] if args.full_dense else [])
+    cases = ["exact", "coarse2", "coarse4", "cost_matrix", "dense_reduced"]
+    cases += ["dense_full"] if args.full_dense else []
     results = {case: measure(case, args.repeats) for case in cases}
     exact = results["exact"]
     print(f"{'case':<14} {'seconds':>9} {'tracemalloc MB':>15} {'peak RSS +MB':>13}  notes")

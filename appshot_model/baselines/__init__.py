@@ -79,7 +79,8 @@ class Budget:
             if unknown:
                 raise AppshotInputError(f"unknown budget fields {sorted(unknown)}; valid: steps, batch_size, features")
             return cls(**budget)
-        raise AppshotInputError(f"budget must be a Budget, an int (steps), a mapping or None; got {type(budget).__name__}")
+        raise AppshotInputError(f"budget must be a Budget, an int (steps), a mapping or None; "
+                                f"got {type(budget).__name__}")
 
 
 def _appshot(name: str, description: str, overrides: dict, same_as: str | None = None, paper: str = "") -> MethodSpec:

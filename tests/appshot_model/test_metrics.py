@@ -213,3 +213,12 @@ def test_score_reuses_cached_uniform_emds(monkeypatch):
     first = score(real, gen, emd_cache=cache)
     assert len(calls) == 4 and len(cache) == 4
     assert score(real, gen * 2, emd_cache=cache)["nemd"] == pytest.approx(first["nemd"]) and len(calls) == 4
+
+
+def test_score_counts_service_maps_without_a_distribution():
+    real = np.stack([np.stack([_blobs(300 + 10 * t + s, 12, 12) for s in range(2)]) for t in range(2)])
+    gen = real.copy()
+    gen[:, 1] = 0.0
+    result = score(real, gen)
+    assert result["n_nemd_undefined"] == 2 and result["nemd"] == pytest.approx(0.0, abs=1e-12)
+    assert result["werr"] > 0
