@@ -31,6 +31,25 @@ def ensure_dagster_home() -> Path:
     return home
 
 
+def _run_with_progress(defs, plan_of, label: str) -> list[str]:
+    """Run a stage plan on the instance in ``$DAGSTER_HOME`` with a rich progress bar."""
+    from dagster import DagsterInstance
+
+    from pipelines.demo_run import run_plan
+
+    with DagsterInstance.get() as instance, Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console) as progress:
+        task = progress.add_task(label, total=None)
+
+        def on_run(job: str, key: str | None, index: int, total: int) -> None:
+            progress.update(task, total=total, completed=index, description=f"{job} {key or ''}")
+
+        run_ids = run_plan(defs, instance, plan_of(defs), on_run=on_run)
+        progress.update(task, completed=progress.tasks[0].total)
+    return run_ids
+
+
 @app.command()
 def demo(
     data_dir: Annotated[Path, typer.Option(help="Where outputs are written.")] = Path("data"),
@@ -38,11 +57,9 @@ def demo(
     samples: Annotated[int, typer.Option(help="Generated snapshots per city and peak hour.")] = 10,
     config: Annotated[Path | None, typer.Option(help="YAML with model: and train: sections.")] = None,
 ) -> None:
-    """Run the whole demo (simulated cities -> trained models -> generated snapshots) as Dagster runs."""
-    from dagster import DagsterInstance
-
+    """Run the whole demo (simulated cities -> trained models -> generated snapshots -> release) as Dagster runs."""
     from pipelines.definitions import build_definitions
-    from pipelines.demo_run import run_demo
+    from pipelines.demo_run import demo_plan
     from pipelines.resources import AppshotSettings
 
     home = ensure_dagster_home()
@@ -53,19 +70,59 @@ def demo(
     except AppshotInputError as exc:
         raise typer.BadParameter(str(exc)) from exc
     started = time.perf_counter()
-    with DagsterInstance.get() as instance, Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=console) as progress:
-        task = progress.add_task("demo", total=None)
-
-        def on_run(job: str, key: str | None, index: int, total: int) -> None:
-            progress.update(task, total=total, completed=index, description=f"{job} {key or ''}")
-
-        run_demo(defs, instance, on_run=on_run)
-        progress.update(task, completed=progress.tasks[0].total)
+    _run_with_progress(defs, demo_plan, "demo")
     console.print(f"demo finished in {time.perf_counter() - started:.0f} s")
     console.print(f"outputs: {data_dir.resolve()}  (assets/, generated/ GeoTIFFs, figures/)")
     console.print(f"Dagster runs recorded in DAGSTER_HOME={home}; browse them with `dagster dev`")
+
+
+#: Default training budget of ``appshot evaluate``: optimiser steps per trained model.
+EVALUATE_STEPS = 300
+
+
+@app.command()
+def evaluate(
+    data_dir: Annotated[Path, typer.Option(help="Where outputs are written (report: <data-dir>/evaluation).")] = Path("data"),
+    seed: Annotated[int, typer.Option(help="Seed of the demo world, training, generation and scoring.")] = 0,
+    steps: Annotated[int, typer.Option(help="Training budget: optimiser steps per model (FDaS has none; the "
+                                            "independent baseline trains one model per service).")] = EVALUATE_STEPS,
+    samples: Annotated[int, typer.Option(help="Generated snapshots per method, held-out city and hour.")] = 10,
+    method: Annotated[list[str] | None, typer.Option(
+        help="Method to evaluate (repeatable): appshot, fdas, cnn, pix2pix, independent, an appshot_* ablation, "
+             "or 'baselines' / 'ablations' / 'all'. Default: appshot and the four baselines.")] = None,
+    city: Annotated[list[str] | None, typer.Option(help="Held-out city (repeatable; default: every city).")] = None,
+    hour: Annotated[list[str] | None, typer.Option(help="Peak hour (repeatable; default: all three).")] = None,
+    nemd_pairs: Annotated[int, typer.Option(help="Map pairs per method scored with exact NEMD.")] = 4,
+) -> None:
+    """Leave-one-city-out evaluation on the demo world: for each held-out city x peak hour, train every
+    method on the other cities, generate the held-out city, score it beside the Data reference, and
+    write the Table II-like report (CSV, Markdown, figures)."""
+    from appshot_model.baselines import ABLATIONS, BASELINES, METHODS
+    from pipelines.definitions import build_definitions
+    from pipelines.demo_run import evaluation_plan
+    from pipelines.resources import AppshotSettings, EvaluationSettings
+
+    groups = {"baselines": list(BASELINES), "ablations": list(ABLATIONS), "all": list(METHODS)}
+    methods = list(dict.fromkeys(m for name in (method or ["appshot", "baselines"]) for m in groups.get(name, [name])))
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise _fail(f"unknown method {unknown}; expected some of {list(METHODS)} or baselines / ablations / all")
+    if steps < 1 or samples < 2 or nemd_pairs < 1:
+        raise _fail(f"--steps and --nemd-pairs must be >= 1 and --samples >= 2 (got {steps}, {nemd_pairs}, {samples})")
+    home = ensure_dagster_home()
+    started = time.perf_counter()
+    try:
+        defs = build_definitions(settings=AppshotSettings(seed=seed, data_dir=str(data_dir)),
+                                 evaluation=EvaluationSettings(methods=methods, steps=steps, samples=samples,
+                                                               nemd_max_pairs=nemd_pairs))
+        _run_with_progress(defs, lambda d: evaluation_plan(d, city, hour), "evaluation")
+    except AppshotInputError as exc:
+        raise _fail(exc) from None
+    console.print(f"evaluation finished in {time.perf_counter() - started:.0f} s "
+                  f"(methods {methods}, {steps} steps per model; Dagster runs in DAGSTER_HOME={home})")
+    report = data_dir / "evaluation" / "results.md"
+    console.print(f"report: {report.resolve()} (and results.csv, per_city.csv; figures in {data_dir / 'figures'})")
+    typer.echo(report.read_text())
 
 
 release_app = typer.Typer(help="Build and verify versioned release folders of generated snapshots.",

@@ -11,6 +11,7 @@ from dagster import AssetSelection, Definitions, define_asset_job
 from appshot_model.demo import DEMO_CITIES, DemoCity
 from appshot_model.names import PEAK_HOURS
 from assets.demo_world import build_demo_world_assets
+from assets.evaluation import build_evaluation_assets
 from assets.features import build_feature_assets
 from assets.generation import build_generation_assets
 from assets.region_context import build_region_context_assets
@@ -19,7 +20,7 @@ from assets.traffic import build_traffic_assets
 from assets.training import build_training_assets
 from pipelines.io_managers import io_managers
 from pipelines.partitions import city_hour_partitions, city_partitions, hour_partitions
-from pipelines.resources import AppshotSettings, default_data_dir
+from pipelines.resources import AppshotSettings, EvaluationSettings, default_data_dir
 from pipelines.schedules import release_schedule
 from pipelines.sensors import region_partitions, region_sensor
 
@@ -30,7 +31,7 @@ STAGE_JOBS = ("demo_world_job", "peak_traffic_job", "attribute_selection_job", "
 
 def build_definitions(cities: Sequence[DemoCity] = DEMO_CITIES, hours: Sequence[str] = tuple(PEAK_HOURS),
                       settings: AppshotSettings | None = None, base_path: str | None = None,
-                      regions_dir: str | None = None) -> Definitions:
+                      regions_dir: str | None = None, evaluation: EvaluationSettings | None = None) -> Definitions:
     """Assets, jobs, schedule, sensor and resources for the given demo cities and peak hours; real
     regions are the YAML files of ``regions_dir`` (default ``$APPSHOT_REGIONS_DIR`` or
     ``examples/regions``), registered as ``region`` partitions by the sensor."""
@@ -49,6 +50,7 @@ def build_definitions(cities: Sequence[DemoCity] = DEMO_CITIES, hours: Sequence[
         *build_training_assets(hours_def),
         *build_generation_assets(city_hour),
         *build_release_assets(city_hour, assets_dir=base_path),
+        *build_evaluation_assets(city_hour),
         *build_region_context_assets(region_partitions, regions_dir, hours_def),
     ]
     jobs = [
@@ -66,6 +68,11 @@ def build_definitions(cities: Sequence[DemoCity] = DEMO_CITIES, hours: Sequence[
                          description="Publish and verify the release of one city x peak hour."),
         define_asset_job("release_job", AssetSelection.assets("release"),
                          description="Gather every generated city x peak hour into one versioned release."),
+        define_asset_job("loco_job", AssetSelection.assets("loco_scores"), partitions_def=city_hour,
+                         description="Leave one city out: train every evaluated method on the other cities, "
+                                     "generate and score the held-out city at one peak hour."),
+        define_asset_job("evaluation_report_job", AssetSelection.assets("evaluation_report"),
+                         description="Gather the leave-one-city-out scores into the fidelity report."),
         define_asset_job("region_context_job", AssetSelection.assets("region_grid", "region_context_cube"),
                          partitions_def=region_partitions, description="Grid and real context cube of one region file."),
         define_asset_job("region_traffic_job", AssetSelection.assets("region_traffic"),
@@ -74,7 +81,8 @@ def build_definitions(cities: Sequence[DemoCity] = DEMO_CITIES, hours: Sequence[
     by_job = {job.name: job for job in jobs}
     return Definitions(assets=assets, jobs=jobs, schedules=[release_schedule(by_job["release_job"])],
                        sensors=[region_sensor(by_job["region_context_job"], regions_dir)],
-                       resources={"settings": settings, **io_managers(base_path)})
+                       resources={"settings": settings, "evaluation": evaluation or EvaluationSettings(),
+                                  **io_managers(base_path)})
 
 
 defs = build_definitions()

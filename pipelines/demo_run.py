@@ -1,12 +1,16 @@
-"""Run the whole demo: every stage job for every partition, in dependency order, on one instance."""
+"""Run stage jobs for their partitions, in dependency order, on one instance: the whole demo and the
+leave-one-city-out evaluation."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 
 from dagster import DagsterInstance, Definitions, MultiPartitionKey
 
+from appshot_model.errors import AppshotInputError
 from pipelines.definitions import STAGE_JOBS
+
+OnRun = Callable[[str, str | None, int, int], None]
 
 
 def stage_partitions(defs: Definitions, job_name: str) -> list[str | None]:
@@ -17,11 +21,10 @@ def stage_partitions(defs: Definitions, job_name: str) -> list[str | None]:
     return list(partitions_def.get_partition_keys())
 
 
-def run_demo(defs: Definitions, instance: DagsterInstance,
-             on_run: Callable[[str, str | None, int, int], None] | None = None) -> list[str]:
-    """Execute the stage jobs for all partitions; returns the run ids. Stops at the first failure."""
+def run_plan(defs: Definitions, instance: DagsterInstance, plan: Sequence[tuple[str, str | None]],
+             on_run: OnRun | None = None) -> list[str]:
+    """Execute ``(job, partition key)`` pairs in order; returns the run ids. Stops at the first failure."""
     run_ids: list[str] = []
-    plan = [(job, key) for job in STAGE_JOBS for key in stage_partitions(defs, job)]
     for index, (job_name, key) in enumerate(plan):
         if on_run:
             on_run(job_name, key, index, len(plan))
@@ -30,3 +33,32 @@ def run_demo(defs: Definitions, instance: DagsterInstance,
         result = job.execute_in_process(instance=instance, partition_key=partition_key, raise_on_error=True)
         run_ids.append(result.run_id)
     return run_ids
+
+
+def demo_plan(defs: Definitions) -> list[tuple[str, str | None]]:
+    """Every stage job for all its partitions (demo world -> ... -> release)."""
+    return [(job, key) for job in STAGE_JOBS for key in stage_partitions(defs, job)]
+
+
+def run_demo(defs: Definitions, instance: DagsterInstance, on_run: OnRun | None = None) -> list[str]:
+    """Run :func:`demo_plan`."""
+    return run_plan(defs, instance, demo_plan(defs), on_run)
+
+
+def evaluation_plan(defs: Definitions, cities: Iterable[str] | None = None,
+                    hours: Iterable[str] | None = None) -> list[tuple[str, str | None]]:
+    """Demo world and peak traffic for every city (folds train on all other cities), then
+    ``loco_job`` for each held-out city x hour asked for, then the report."""
+    loco_keys = stage_partitions(defs, "loco_job")
+    known_cities = sorted({str(k).split("|")[0] for k in loco_keys})
+    known_hours = sorted({str(k).split("|")[1] for k in loco_keys})
+    cities, hours = list(cities or known_cities), list(hours or known_hours)
+    for given, known, what in ((cities, known_cities, "city"), (hours, known_hours, "hour")):
+        unknown = [v for v in given if v not in known]
+        if unknown:
+            raise AppshotInputError(f"unknown {what} {unknown}; expected some of {known}")
+    plan: list[tuple[str, str | None]] = [("demo_world_job", k) for k in stage_partitions(defs, "demo_world_job")]
+    plan += [("peak_traffic_job", k) for k in stage_partitions(defs, "peak_traffic_job")
+             if str(k).split("|")[1] in hours]
+    plan += [("loco_job", k) for k in loco_keys if str(k).split("|")[0] in cities and str(k).split("|")[1] in hours]
+    return plan + [("evaluation_report_job", None)]

@@ -33,3 +33,17 @@ class AppshotSettings(ConfigurableResource):
 
     def figures_dir(self) -> Path:
         return Path(self.data_dir) / "figures"
+
+
+class EvaluationSettings(ConfigurableResource):
+    """Leave-one-city-out evaluation: methods, training budget, samples and NEMD pairs."""
+
+    methods: list[str] = Field(
+        default_factory=lambda: ["appshot", "fdas", "cnn", "pix2pix", "independent"],
+        description="Methods to train per held-out city x hour (keys of appshot_model.baselines.METHODS: "
+                    "appshot, the baselines and the appshot_* ablations).")
+    steps: int | None = Field(
+        default=None, description="Optimiser steps per trained model (None: each method's default).")
+    samples: int = Field(default=10, description="Generated snapshots per method, held-out city and hour.")
+    nemd_max_pairs: int | None = Field(
+        default=4, description="Real/generated map pairs scored with exact NEMD (None: all pairs).")
