@@ -106,9 +106,12 @@ def build_release_assets(city_hour_partitions: PartitionsDefinition,
 
     @asset(group_name="release", kinds={"stac"}, deps=[city_hour_release])
     def release(context: AssetExecutionContext, settings: AppshotSettings) -> dict:
-        """Every generated city x peak hour of the run gathered into one versioned release."""
+        """Every generated city x peak hour of the run gathered into one versioned release (with the
+        leave-one-city-out fidelity table in its dataset card when the evaluation report exists)."""
         parts = parts_from_run_dir(base(settings))
-        result = publish_release(parts, Path(settings.data_dir) / "releases")
+        report = Path(settings.data_dir) / "evaluation" / "results.csv"  # written by evaluation_report
+        fidelity = release_build.read_fidelity(report) if report.is_file() else None
+        result = publish_release(parts, Path(settings.data_dir) / "releases", fidelity=fidelity)
         verified = _verify(result)
         first = parts[0]
         png = preview_png(first.snapshots, f"{first.city}, {first.hour}: synthetic (release {result.release_id})")
