@@ -98,7 +98,7 @@ METHODS: dict[str, MethodSpec] = {spec.name: spec for spec in [
     MethodSpec("pix2pix", "pix2pix", "U-Net generator with decoder dropout + conditional PatchGAN, "
                "GAN + 100 L1, non-overlapping patches", paper="Table II 'Pix2Pix'"),
     MethodSpec("independent", "independent", "one single-service model per service (CartaGenie-style: "
-               "L1 only, non-overlapping patches)", default_steps=150, paper="Table II 'CartaGenie'"),
+               "L1 only, non-overlapping patches)", default_steps=100, paper="Table II 'CartaGenie'"),
     _appshot("appshot_no_overlap", "AppShot with non-overlapping patches", {"overlap": False},
              paper="Table III 'No Overlap'"),
     _appshot("appshot_l1_only", "AppShot trained with the L1 loss only", {"use_d1": False, "use_d2": False},
