@@ -224,7 +224,7 @@ def _network_simplex(a, b, rows, cols, costs, u0, v0, num_itermax: int, max_retr
                 args += (np.ascontiguousarray(u0, np.float64), np.ascontiguousarray(v0, np.float64))
             out = _emd_c_sparse(*args)
             src, dst, flow, cost, u, v, code = out
-        else:  # pragma: no cover - dense fallback (all arcs must be given)
+        else:  # pragma: no cover - POT without the sparse solver: dense, every arc given (``full``)
             matrix = np.full(dense_shape, np.inf)
             matrix[rows, cols] = costs
             plan, log = ot.emd(a, b, matrix, numItermax=limit, log=True, center_dual=False)
@@ -259,7 +259,7 @@ def _solve_level(a: np.ndarray, b: np.ndarray, ys: np.ndarray, xs: np.ndarray, f
     sb = sb * (sa.sum() / sb.sum())
     ya, xa = ys[supply // width], xs[supply % width]
     yb, xb = ys[demand // width], xs[demand % width]
-    full = f0 is None or n1 * n2 <= FULL_ARCS
+    full = f0 is None or n1 * n2 <= FULL_ARCS or _emd_c_sparse is None  # old POT: one dense solve
     mask = np.ones(n1 * n2, bool) if full else np.zeros(n1 * n2, bool)
     u = v = None
     if not full:

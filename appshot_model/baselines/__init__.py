@@ -158,6 +158,8 @@ def train_method(method: str, contexts: Mapping[str, xr.DataArray], traffic: Map
     spec = method_spec(method)
     budget = Budget.of(budget)
     steps = budget.steps if budget.steps is not None else spec.default_steps
+    if spec.family == "fdas":  # a closed-form fit: no optimiser steps
+        steps = 0
     batch = budget.batch_size or 64
     wide = spec.family in ("appshot", "independent")
     features = budget.features or (64 if wide else 32)
