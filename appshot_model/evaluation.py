@@ -26,7 +26,8 @@ import pandas as pd  # noqa: E402
 
 from appshot_model.baselines import METHODS  # noqa: E402
 from appshot_model.io import atomic_path  # noqa: E402
-from appshot_model.metrics import HEADLINE_METRICS, score, share_errors, stochasticity_histograms  # noqa: E402
+from appshot_model.metrics import (HEADLINE_METRICS, city_totals, hotspot_counts, pixel_values, score,  # noqa: E402
+                                   share_errors)
 from appshot_model.plots import _png, map_grid_png  # noqa: E402
 
 DATA = "data"
@@ -167,32 +168,43 @@ def read_results(csv_path: str | os.PathLike) -> pd.DataFrame:
 def maps_figure(real_snapshot: np.ndarray, generated: Mapping[str, np.ndarray], services: Sequence[str],
                 shown: Sequence[str] | None = None, title: str = "") -> bytes:
     """Real ``[s, y, x]`` vs one sample ``[s, y, x]`` of each method, for a few services (default: the
-    four with the most real traffic); one colour scale per service column."""
+    four with the most real traffic). Each service column uses the real map's colour scale (0 to its
+    maximum); larger generated values saturate, so one outlier cannot darken the whole column."""
     real = np.asarray(real_snapshot)
     services = list(services)
     if shown is None:
         shown = [services[i] for i in np.argsort(-real.sum(axis=(1, 2)))[:4]]
     index = [services.index(s) for s in shown]
+    top = [float(real[i].max()) for i in index]  # colour scale of each column: the real map's maximum
     rows = {"real": [real[i] for i in index]}
-    rows.update({name: [np.asarray(sample)[i] for i in index] for name, sample in generated.items()})
+    rows.update({name: [np.minimum(np.asarray(sample)[i], t) for i, t in zip(index, top, strict=True)]
+                 for name, sample in generated.items()})
     return map_grid_png(rows, list(shown), title=title)
 
 
 def stochasticity_figure(real_snapshots: np.ndarray, generated: Mapping[str, np.ndarray], bins: int = 30,
                          title: str = "") -> bytes:
-    """Histograms (densities) of city-level totals, pixel values (log10(1 + v)) and hotspot counts
-    of total traffic: the real snapshots vs each method's samples (paper Fig. 14)."""
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    """Histograms (densities, bin edges shared by all curves) of city-level totals, pixel values
+    (log10(1 + v)) and hotspot counts of total traffic: the real snapshots vs each method's samples
+    (paper Fig. 14)."""
+    def samples(x: np.ndarray) -> dict[str, np.ndarray]:
+        return {"city_total": city_totals(x), "pixel_value": np.log10(1.0 + pixel_values(x)),
+                "hotspot_count": hotspot_counts(x, total=True).astype(float)}
+
+    sets = {"real": samples(np.asarray(real_snapshots, np.float64))}
+    sets.update({name: samples(np.asarray(x, np.float64)) for name, x in generated.items()})
     labels = {"city_total": "city total (traffic units x cells)", "pixel_value": "log10(1 + pixel value)",
               "hotspot_count": "hotspots per snapshot"}
-    for k, (name, samples) in enumerate(generated.items()):
-        hist = stochasticity_histograms(real_snapshots, samples, bins=bins)
-        for ax, (key, entry) in zip(axes, hist.items(), strict=True):
-            centres = (entry["edges"][1:] + entry["edges"][:-1]) / 2
-            if k == 0:
-                ax.step(centres, entry["real"], where="mid", color="black", linewidth=1.6, label="real")
-            ax.step(centres, entry["generated"], where="mid", linewidth=1, label=name)
-            ax.set_xlabel(labels[key], fontsize=8)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    for ax, key in zip(axes, labels, strict=True):
+        lo = min(float(v[key].min()) for v in sets.values())
+        hi = max(float(v[key].max()) for v in sets.values())
+        edges = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
+        for name, values in sets.items():
+            density = np.histogram(values[key], edges, density=True)[0]
+            style = {"color": "black", "linewidth": 1.6} if name == "real" else {"linewidth": 1}
+            ax.stairs(density, edges, label=name, **style)
+        ax.set_xlabel(labels[key], fontsize=8)
     axes[0].set_ylabel("density")
     axes[-1].legend(fontsize=7)
     if title:
