@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from appshot_model.config import ModelConfig, TrainConfig
+from machine import cpu_model  # noqa: E402  (benchmarks/ is the script's folder)
 from appshot_model.generate import generate_fast, generate_naive
 from appshot_model.networks import Generator
 from appshot_model.patches import patch_origins
@@ -29,17 +30,6 @@ from appshot_model.train import train_gan
 K, S = 27, 10
 CITY_SIZES = [(33, 33), (50, 60), (70, 80), (80, 100), (97, 123)]
 
-
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo (falls back to platform.processor())."""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def best_of(repeats: int, fn) -> float:

@@ -31,19 +31,10 @@ import time
 import tracemalloc
 
 import numpy as np
+from machine import cpu_model  # noqa: E402  (benchmarks/ is the script's folder)
 
 HEIGHT, WIDTH = 97, 123
 
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def traffic_like_pair(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
