@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -86,15 +86,15 @@ def _city_arrays(city: str, context: xr.DataArray, traffic: xr.DataArray, attrib
     return context.values.astype(np.float32), traffic.values.astype(np.float32)
 
 
-def train_peak_hour_model(contexts: dict[str, xr.DataArray], traffic: dict[str, xr.DataArray], attributes: list[str],
-                          normalisation: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, hour: str,
-                          progress: bool = False, log: Callable[[str], None] | None = None) -> ModelArtefact:
-    """Train the AppShot model of one peak hour on the given cities' weekday snapshots."""
-    norm = Normalisation.from_dict(normalisation)
+def check_training_inputs(contexts: Mapping[str, xr.DataArray], traffic: Mapping[str, xr.DataArray],
+                          attributes: Sequence[str], norm: Normalisation, user: str) -> tuple[list[str], list[str], str]:
+    """Attributes as strings, the training cities (sorted) and their one traffic unit; errors when the
+    normalisation was fitted for other attributes, the cities of context and traffic differ, or the
+    units are mixed. ``user`` names who asked (e.g. "the model") in the attribute error."""
     attributes = [str(a) for a in attributes]
     if norm.attributes != attributes:
         raise AppshotInputError(f"normalisation was fitted for attributes {norm.attributes}, "
-                                f"but the model is asked to use {attributes}")
+                                f"but {user} is asked to use {attributes}")
     if set(contexts) != set(traffic) or not traffic:
         raise AppshotInputError(f"need context and traffic for the same non-empty set of cities; context: "
                                 f"{sorted(contexts)}, traffic: {sorted(traffic)}")
@@ -102,6 +102,15 @@ def train_peak_hour_model(contexts: dict[str, xr.DataArray], traffic: dict[str, 
     units = {str(traffic[c].attrs.get("units", "bit/s")) for c in cities}
     if len(units) != 1:
         raise AppshotInputError(f"training traffic mixes units {sorted(units)}; convert to one unit first")
+    return attributes, cities, units.pop()
+
+
+def train_peak_hour_model(contexts: dict[str, xr.DataArray], traffic: dict[str, xr.DataArray], attributes: list[str],
+                          normalisation: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, hour: str,
+                          progress: bool = False, log: Callable[[str], None] | None = None) -> ModelArtefact:
+    """Train the AppShot model of one peak hour on the given cities' weekday snapshots."""
+    norm = Normalisation.from_dict(normalisation)
+    attributes, cities, unit = check_training_inputs(contexts, traffic, attributes, norm, "the model")
     raw = [_city_arrays(c, contexts[c], traffic[c], attributes, norm.services) for c in cities]
     ctx_raw, traffic_raw = [r[0] for r in raw], [r[1] for r in raw]
     if log is not None:
@@ -113,7 +122,7 @@ def train_peak_hour_model(contexts: dict[str, xr.DataArray], traffic: dict[str, 
     labels = sorted({str(traffic[c].attrs.get("label", "")) for c in cities} - {""})
     return ModelArtefact(
         generator=generator, model_cfg=model_cfg, train_cfg=train_cfg, attributes=attributes,
-        services=list(norm.services), normalisation=norm, peak_hour=hour, units=units.pop(),
+        services=list(norm.services), normalisation=norm, peak_hour=hour, units=unit,
         training_inputs_hash=training_inputs_hash(ctx_raw, traffic_raw, attributes, list(norm.services),
                                                   model_cfg, train_cfg),
         history=history, training_cities=cities, discriminators=discriminators,

@@ -20,7 +20,14 @@ from torch import nn
 from appshot_model.cube import check_context, check_traffic
 from appshot_model.errors import AppshotInputError
 from appshot_model.normalise import Normalisation
-from appshot_model.patches import check_map_size, extract_patches, pad_context, patch_grid, stitch
+from appshot_model.patches import (
+    check_map_size,
+    extract_patches,
+    pad_context,
+    patch_grid,
+    stitch,
+)
+from appshot_model.workflow import check_training_inputs
 
 #: Traffic / context patch geometry shared with AppShot (Nx = 10, first kernel 3 -> Nc = 12).
 PATCH, KERNEL = 10, 3
@@ -48,19 +55,9 @@ def training_data(contexts: Mapping[str, xr.DataArray], traffic: Mapping[str, xr
     """Check and gather the training cities (sorted by name). ``services`` restricts (and orders)
     the services; by default the normalisation's."""
     norm = normalisation if isinstance(normalisation, Normalisation) else Normalisation.from_dict(normalisation)
-    attributes = [str(a) for a in attributes]
-    if norm.attributes != attributes:
-        raise AppshotInputError(f"normalisation was fitted for attributes {norm.attributes}, "
-                                f"but the method is asked to use {attributes}")
-    if set(contexts) != set(traffic) or not traffic:
-        raise AppshotInputError(f"need context and traffic for the same non-empty set of cities; context: "
-                                f"{sorted(contexts)}, traffic: {sorted(traffic)}")
+    attributes, cities, unit = check_training_inputs(contexts, traffic, attributes, norm, "the method")
     if services is not None:
         norm = restrict_services(norm, services)
-    cities = sorted(traffic)
-    units = {str(traffic[c].attrs.get("units", "bit/s")) for c in cities}
-    if len(units) != 1:
-        raise AppshotInputError(f"training traffic mixes units {sorted(units)}; convert to one unit first")
     ctx_list, tr_list = [], []
     for city in cities:
         have = {str(s) for s in traffic[city].service.values}
@@ -73,7 +70,7 @@ def training_data(contexts: Mapping[str, xr.DataArray], traffic: Mapping[str, xr
         if ctx_list[-1].shape[1:] != tr.shape[2:]:
             raise AppshotInputError(f"{city}: context is {ctx_list[-1].shape[1:]} cells but traffic is {tr.shape[2:]}")
         tr_list.append(tr.values.astype(np.float32))
-    return TrainingData(cities, ctx_list, tr_list, norm, units.pop())
+    return TrainingData(cities, ctx_list, tr_list, norm, unit)
 
 
 def restrict_services(norm: Normalisation, services: Sequence[str]) -> Normalisation:
