@@ -7,7 +7,7 @@ from typing import TypeVar
 
 from dagster import MultiPartitionKey
 
-from appshot_model.errors import AppshotInputError
+from appshot_model.core.errors import AppshotInputError
 
 T = TypeVar("T")
 

@@ -8,10 +8,10 @@ import numpy as np
 import xarray as xr
 from dagster import AssetExecutionContext, AssetsDefinition, MetadataValue, PartitionsDefinition, asset
 
-from appshot_model.cube import check_context, check_traffic
-from appshot_model.demo import DemoCity, simulate_context, simulate_traffic
-from appshot_model.plots import curves_png, map_grid_png
-from appshot_model.traffic import weekday_mask
+from appshot_model.core.cube import check_context, check_traffic
+from appshot_model.traffic.demo import DemoCity, simulate_context, simulate_traffic
+from appshot_model.core.plots import curves_png, map_grid_png
+from appshot_model.traffic.peaks import weekday_mask
 from assets.metadata import png_metadata
 from pipelines.resources import AppshotSettings
 

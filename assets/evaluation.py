@@ -12,13 +12,14 @@ import xarray as xr
 from dagster import (AllPartitionMapping, AssetExecutionContext, AssetIn, AssetsDefinition, DimensionPartitionMapping,
                      IdentityPartitionMapping, MetadataValue, MultiPartitionMapping, PartitionsDefinition, asset)
 
-from appshot_model.baselines import Budget, generate_method, method_spec, train_method
-from appshot_model.evaluation import (evaluate_city, maps_figure, metrics_figure, results_markdown, results_table,
-                                      share_error_figure, stochasticity_figure, write_results)
-from appshot_model.io import atomic_path
-from appshot_model.features import select_attributes, spearman_table
-from appshot_model.normalise import fit_normalisation
-from appshot_model.seeds import derive_seed
+from appshot_model.evaluation.baselines import Budget, generate_method, method_spec, train_method
+from appshot_model.evaluation.reference import evaluate_city
+from appshot_model.evaluation.report import (maps_figure, metrics_figure, results_markdown, results_table,
+                                             share_error_figure, stochasticity_figure, write_results)
+from appshot_model.core.io import atomic_path
+from appshot_model.context.selection import select_attributes, spearman_table
+from appshot_model.model.normalise import fit_normalisation
+from appshot_model.core.seeds import derive_seed
 from assets.common import by_city, training_cities
 from assets.metadata import png_metadata
 from pipelines.resources import AppshotSettings, EvaluationSettings

@@ -6,10 +6,10 @@ import xarray as xr
 from dagster import (AllPartitionMapping, AssetExecutionContext, AssetIn, AssetsDefinition, MetadataValue,
                      MultiToSingleDimensionPartitionMapping, PartitionsDefinition, asset)
 
-from appshot_model.features import select_attributes, spearman_table
-from appshot_model.names import ATTRIBUTES, SERVICES, check_names
-from appshot_model.normalise import fit_normalisation
-from appshot_model.plots import bar_png
+from appshot_model.context.selection import select_attributes, spearman_table
+from appshot_model.core.names import ATTRIBUTES, SERVICES, check_names
+from appshot_model.model.normalise import fit_normalisation
+from appshot_model.core.plots import bar_png
 from assets.common import by_city, training_cities
 from assets.metadata import png_metadata
 from pipelines.resources import AppshotSettings

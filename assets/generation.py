@@ -7,11 +7,11 @@ import xarray as xr
 from dagster import (AssetExecutionContext, AssetIn, AssetsDefinition, MetadataValue,
                      MultiToSingleDimensionPartitionMapping, PartitionsDefinition, asset)
 
-from appshot_model.artefact import ModelArtefact
-from appshot_model.export import write_snapshot_geotiff
-from appshot_model.generate import generate_snapshots
-from appshot_model.plots import map_grid_png
-from appshot_model.seeds import derive_seed
+from appshot_model.model.artefact import ModelArtefact
+from appshot_model.core.export import write_snapshot_geotiff
+from appshot_model.model.generate import generate_snapshots
+from appshot_model.core.plots import map_grid_png
+from appshot_model.core.seeds import derive_seed
 from assets.metadata import png_metadata
 from pipelines.resources import AppshotSettings
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from dagster import MetadataValue
 
-from appshot_model.io import atomic_path
+from appshot_model.core.io import atomic_path
 
 
 def png_metadata(png: bytes, path: Path, caption: str) -> dict[str, MetadataValue]:

@@ -23,17 +23,17 @@ import xarray as xr
 from dagster import (AssetExecutionContext, AssetIn, AssetsDefinition, MetadataValue, MultiPartitionsDefinition,
                      MultiToSingleDimensionPartitionMapping, PartitionsDefinition, asset)
 
-from appshot_model.artefact import ModelArtefact
+from appshot_model.model.artefact import ModelArtefact
 from appshot_model.context.build import (build_context_cube, check_model_attributes, layers_table, overview_png,
                                          write_layer_pngs)
 from appshot_model.context.region import Region, load_region
-from appshot_model.cube import grid_of
-from appshot_model.errors import AppshotInputError
-from appshot_model.export import write_snapshot_geotiff
-from appshot_model.generate import generate_snapshots
-from appshot_model.plots import map_grid_png
+from appshot_model.core.cube import grid_of
+from appshot_model.core.errors import AppshotInputError
+from appshot_model.core.export import write_snapshot_geotiff
+from appshot_model.model.generate import generate_snapshots
+from appshot_model.core.plots import map_grid_png
 from appshot_model.release.build import training_label
-from appshot_model.seeds import derive_seed
+from appshot_model.core.seeds import derive_seed
 from assets.metadata import png_metadata
 from pipelines.partitions import hour_partitions as default_hour_partitions
 from pipelines.resources import AppshotSettings

@@ -16,7 +16,7 @@ import xarray as xr
 from dagster import (AssetDep, AssetExecutionContext, AssetIn, AssetsDefinition, MetadataValue,
                      MultiToSingleDimensionPartitionMapping, PartitionsDefinition, asset)
 
-from appshot_model.plots import map_grid_png
+from appshot_model.core.plots import map_grid_png
 from appshot_model.release import PublishResult, ReleasePart, publish_release, verify_release
 from appshot_model.release import build as release_build
 from appshot_model.release.build import parts_from_run_dir, training_label
@@ -56,7 +56,7 @@ def preview_png(snapshots: xr.DataArray, title: str) -> bytes:
 def _verify(result: PublishResult) -> bool:
     """Manifest/format check plus regeneration when the model code is importable."""
     try:
-        import appshot_model.generate  # noqa: F401
+        import appshot_model.model.generate  # noqa: F401
         regenerate = True
     except ImportError:
         regenerate = False

@@ -5,7 +5,7 @@ import xarray as xr
 from dagster import (AssetExecutionContext, AssetIn, AssetsDefinition, MultiToSingleDimensionPartitionMapping,
                      PartitionsDefinition, asset)
 
-from appshot_model.traffic import peak_snapshots
+from appshot_model.traffic.peaks import peak_snapshots
 
 
 def build_traffic_assets(city_hour_partitions: PartitionsDefinition) -> list[AssetsDefinition]:

@@ -7,9 +7,9 @@ import xarray as xr
 from dagster import (AllPartitionMapping, AssetExecutionContext, AssetIn, AssetsDefinition, MetadataValue,
                      MultiToSingleDimensionPartitionMapping, PartitionsDefinition, asset)
 
-from appshot_model.artefact import ModelArtefact
-from appshot_model.plots import curves_png
-from appshot_model.workflow import load_run_config, train_peak_hour_model
+from appshot_model.model.artefact import ModelArtefact
+from appshot_model.core.plots import curves_png
+from appshot_model.model.fit import load_run_config, train_peak_hour_model
 from assets.common import by_city, training_cities
 from assets.metadata import png_metadata
 from pipelines.resources import AppshotSettings

@@ -20,12 +20,12 @@ import time
 import numpy as np
 import torch
 
-from appshot_model.config import ModelConfig, TrainConfig
+from appshot_model.model.config import ModelConfig, TrainConfig
 from machine import cpu_model  # noqa: E402  (benchmarks/ is the script's folder)
-from appshot_model.generate import generate_fast, generate_naive
-from appshot_model.networks import Generator
-from appshot_model.patches import patch_origins
-from appshot_model.train import train_gan
+from appshot_model.model.generate import generate_fast, generate_naive
+from appshot_model.model.networks import Generator
+from appshot_model.model.patches import patch_origins
+from appshot_model.model.train import train_gan
 
 K, S = 27, 10
 CITY_SIZES = [(33, 33), (50, 60), (70, 80), (80, 100), (97, 123)]

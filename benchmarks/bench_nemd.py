@@ -2,7 +2,7 @@
 
 Prints the machine, then, each case in a fresh subprocess (so peak-RSS figures do not mix):
 
-- ``exact``: :func:`appshot_model.metrics.nemd` of one realistic map pair (log-normal blobs with
+- ``exact``: :func:`appshot_model.evaluation.metrics.nemd` of one realistic map pair (log-normal blobs with
   cell-level noise; the "generated" map has moved/rescaled blobs and its own noise), i.e.
   EMD(real, generated) + EMD(real, uniform), with the solver's per-level statistics;
 - ``coarse2`` / ``coarse4``: the APPROXIMATE block-sum variant and its error against exact;
@@ -61,7 +61,7 @@ def run_case(case: str) -> dict:
     """One measurement (called in a child process)."""
     import ot
 
-    from appshot_model.metrics import emd_grid, emd_to_uniform, nemd
+    from appshot_model.evaluation.emd import emd_grid, emd_to_uniform, nemd
 
     real, gen = traffic_like_pair()
     out: dict = {"case": case}

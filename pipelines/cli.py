@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from appshot_model.errors import AppshotInputError
+from appshot_model.core.errors import AppshotInputError
 
 app = typer.Typer(help="appshot: synthetic per-service mobile traffic maps from public context.",
                   no_args_is_help=True, add_completion=False)
@@ -95,7 +95,7 @@ def evaluate(
     """Leave-one-city-out evaluation on the demo world: for each held-out city x peak hour, train every
     method on the other cities, generate the held-out city, score it beside the Data reference, and
     write the Table II-like report (CSV, Markdown, figures)."""
-    from appshot_model.baselines import ABLATIONS, BASELINES, METHODS
+    from appshot_model.evaluation.baselines import ABLATIONS, BASELINES, METHODS
     from pipelines.definitions import build_definitions
     from pipelines.demo_run import evaluation_plan
     from pipelines.resources import AppshotSettings, EvaluationSettings

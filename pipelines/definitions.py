@@ -8,8 +8,8 @@ from pathlib import Path
 
 from dagster import AssetSelection, Definitions, define_asset_job
 
-from appshot_model.demo import DEMO_CITIES, DemoCity
-from appshot_model.names import PEAK_HOURS
+from appshot_model.traffic.demo import DEMO_CITIES, DemoCity
+from appshot_model.core.names import PEAK_HOURS
 from assets.demo_world import build_demo_world_assets
 from assets.evaluation import build_evaluation_assets
 from assets.features import build_feature_assets

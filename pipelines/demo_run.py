@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from dagster import DagsterInstance, Definitions, MultiPartitionKey
 
-from appshot_model.errors import AppshotInputError
+from appshot_model.core.errors import AppshotInputError
 from pipelines.definitions import STAGE_JOBS
 
 OnRun = Callable[[str, str | None, int, int], None]

@@ -13,8 +13,8 @@ from typing import Any
 from dagster import ConfigurableIOManagerFactory, InputContext, OutputContext, UPathIOManager
 from upath import UPath
 
-from appshot_model.cube import read_cube, write_cube
-from appshot_model.io import atomic_path
+from appshot_model.core.cube import read_cube, write_cube
+from appshot_model.core.io import atomic_path
 
 DEFAULT_BASE_PATH = "data/assets"
 
@@ -77,7 +77,7 @@ class _ModelIO(_FileIO):
         obj.save(path.path)
 
     def load_from_path(self, context: InputContext, path: UPath) -> Any:
-        from appshot_model.artefact import ModelArtefact
+        from appshot_model.model.artefact import ModelArtefact
 
         if not path.exists():
             raise FileNotFoundError(path.path)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from dagster import MultiPartitionsDefinition, StaticPartitionsDefinition
 
-from appshot_model.names import PEAK_HOURS, check_names
+from appshot_model.core.names import PEAK_HOURS, check_names
 
 
 def hour_partitions(hours: Sequence[str] = tuple(PEAK_HOURS)) -> StaticPartitionsDefinition:

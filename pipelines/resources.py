@@ -40,7 +40,7 @@ class EvaluationSettings(ConfigurableResource):
 
     methods: list[str] = Field(
         default_factory=lambda: ["appshot", "fdas", "cnn", "pix2pix", "independent"],
-        description="Methods to train per held-out city x hour (keys of appshot_model.baselines.METHODS: "
+        description="Methods to train per held-out city x hour (keys of appshot_model.evaluation.baselines.METHODS: "
                     "appshot, the baselines and the appshot_* ablations).")
     steps: int | None = Field(
         default=None, description="Optimiser steps per trained model (None: each method's default).")

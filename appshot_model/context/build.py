@@ -33,10 +33,10 @@ import xarray as xr
 
 from appshot_model.context.layers import LayerResult
 from appshot_model.context.region import Region, load_region
-from appshot_model.cube import check_context, make_context_cube
-from appshot_model.errors import AppshotInputError
-from appshot_model.grid import Grid
-from appshot_model.names import ATTRIBUTES, LANDUSE_ATTRIBUTES, POI_ATTRIBUTES, ROAD_ATTRIBUTES
+from appshot_model.core.cube import check_context, make_context_cube
+from appshot_model.core.errors import AppshotInputError
+from appshot_model.core.grid import Grid
+from appshot_model.core.names import ATTRIBUTES, LANDUSE_ATTRIBUTES, POI_ATTRIBUTES, ROAD_ATTRIBUTES
 
 ProgressArg = bool | Callable[[str, int, int], None] | None
 
@@ -383,7 +383,7 @@ def check_model_attributes(cube: xr.DataArray, attributes: Sequence[str], model:
 
 def layer_pngs(cube: xr.DataArray) -> dict[str, bytes]:
     """One north-up PNG per attribute (title: attribute, status and covered share)."""
-    from appshot_model.plots import single_map_png
+    from appshot_model.core.plots import single_map_png
 
     status = cube_layer_status(cube)
     shares = list(cube.attrs.get("covered_share", [])) or [None] * cube.sizes["attribute"]
@@ -401,7 +401,7 @@ def overview_png(cube: xr.DataArray, shown: Sequence[str] = ("population", "land
                                                              "landuse_green_urban", "poi_shop",
                                                              "poi_public_transport", "poi_secondary_roads")) -> bytes:
     """A row of a few layers (each with its own colour scale)."""
-    from appshot_model.plots import map_grid_png
+    from appshot_model.core.plots import map_grid_png
 
     shown = [a for a in shown if a in cube.attribute.values]
     return map_grid_png({"real context": [cube.sel(attribute=a).values for a in shown]}, shown,
@@ -410,7 +410,7 @@ def overview_png(cube: xr.DataArray, shown: Sequence[str] = ("population", "land
 
 def write_layer_pngs(cube: xr.DataArray, folder: str | os.PathLike) -> dict[str, Path]:
     """Write :func:`layer_pngs` as ``<folder>/<attribute>.png`` (atomically); returns the paths."""
-    from appshot_model.io import atomic_path
+    from appshot_model.core.io import atomic_path
 
     folder = Path(folder)
     paths = {}

@@ -25,9 +25,9 @@ import yaml
 
 from appshot_model.context.layers import LayerResult
 from appshot_model.context.regrid import _gdf_in_grid_crs, clean_geometries, intersect_with_grid, raster_classes_to_grid
-from appshot_model.errors import AppshotInputError
-from appshot_model.grid import Grid
-from appshot_model.names import LANDUSE_ATTRIBUTES
+from appshot_model.core.errors import AppshotInputError
+from appshot_model.core.grid import Grid
+from appshot_model.core.names import LANDUSE_ATTRIBUTES
 
 SCHEMES_FILE = Path(__file__).with_name("landuse_schemes.yaml")
 #: Tag keys read from OSM polygons, in priority order (the YAML's order).

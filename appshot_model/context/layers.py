@@ -11,7 +11,7 @@ import numpy as np
 class LayerResult:
     """Layers of one source on the working grid.
 
-    ``values`` maps attribute name (from ``appshot_model.names.ATTRIBUTES``) to a float array
+    ``values`` maps attribute name (from ``appshot_model.core.names.ATTRIBUTES``) to a float array
     [H, W]; ``coverage`` is the fraction (0..1) of each cell's area the source covers;
     ``metadata`` holds per-layer facts for the materialisation (source, method, totals before
     and after, covered share, warnings).

@@ -40,9 +40,9 @@ from pyproj import CRS, Transformer
 from appshot_model.context.layers import LayerResult
 from appshot_model.context.regrid import (candidate_pairs, clean_geometries, coverage_from_pieces,
                                           intersect_with_grid, polygons_to_grid)
-from appshot_model.errors import AppshotInputError
-from appshot_model.grid import Grid
-from appshot_model.names import POI_ATTRIBUTES, ROAD_ATTRIBUTES
+from appshot_model.core.errors import AppshotInputError
+from appshot_model.core.grid import Grid
+from appshot_model.core.names import POI_ATTRIBUTES, ROAD_ATTRIBUTES
 
 TAGS_FILE = Path(__file__).with_name("osm_tags.yaml")
 WGS84 = "EPSG:4326"
@@ -739,7 +739,7 @@ def landuse_from_osm(extract: OsmExtract, grid: Grid, mapping=None, coverage: np
     import warnings
 
     from appshot_model.context.landuse import landuse_from_osm_polygons
-    from appshot_model.names import LANDUSE_ATTRIBUTES
+    from appshot_model.core.names import LANDUSE_ATTRIBUTES
 
     cov = extent_coverage(extract.extent, grid) if coverage is None else coverage
     if not len(extract.landuse):

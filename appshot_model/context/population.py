@@ -21,8 +21,8 @@ import numpy as np
 
 from appshot_model.context.layers import LayerResult
 from appshot_model.context.regrid import polygons_to_grid, raster_sum_to_grid
-from appshot_model.errors import AppshotInputError
-from appshot_model.grid import Grid
+from appshot_model.core.errors import AppshotInputError
+from appshot_model.core.grid import Grid
 
 ATTRIBUTE = "population"
 

@@ -22,9 +22,9 @@ import numpy as np
 
 from appshot_model.context.layers import LayerResult
 from appshot_model.context.regrid import polygons_to_grid
-from appshot_model.errors import AppshotInputError
-from appshot_model.grid import Grid
-from appshot_model.names import ATTRIBUTES
+from appshot_model.core.errors import AppshotInputError
+from appshot_model.core.grid import Grid
+from appshot_model.core.names import ATTRIBUTES
 
 #: Default SpectraGAN mapping: only the population column has a known meaning.
 SPECTRAGAN_DEFAULT_COLUMNS: dict[str, tuple[str, str]] = {"population": ("population", "sum")}

@@ -34,8 +34,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pyproj import CRS, Transformer
 
-from appshot_model.errors import AppshotInputError
-from appshot_model.grid import DEFAULT_CELL_SIZE_M, Grid
+from appshot_model.core.errors import AppshotInputError
+from appshot_model.core.grid import DEFAULT_CELL_SIZE_M, Grid
 
 #: Region names double as Dagster partition keys and folder names.
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

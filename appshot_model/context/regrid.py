@@ -24,8 +24,8 @@ import shapely
 from pyproj import CRS, Transformer
 
 from appshot_model.context.layers import LayerResult
-from appshot_model.errors import AppshotInputError
-from appshot_model.grid import Grid
+from appshot_model.core.errors import AppshotInputError
+from appshot_model.core.grid import Grid
 
 #: Candidate (footprint, cell) pairs are processed in chunks of this many to bound memory.
 _CHUNK_PAIRS = 400_000

@@ -1,6 +1,6 @@
 """Gather release inputs: from a pipeline run folder, or by generating for a region file.
 
-Model and region code (``appshot_model.artefact``, ``appshot_model.generate``,
+Model and region code (``appshot_model.model.artefact``, ``appshot_model.model.generate``,
 ``appshot_model.context``) is imported lazily, so the rest of the release package works
 without it; tests inject stand-ins through the ``load_model``/``generate``/... parameters.
 """
@@ -16,9 +16,9 @@ from typing import Any
 
 import xarray as xr
 
-from appshot_model.cube import read_cube
-from appshot_model.errors import AppshotInputError
-from appshot_model.names import PEAK_HOURS
+from appshot_model.core.cube import read_cube
+from appshot_model.core.errors import AppshotInputError
+from appshot_model.core.names import PEAK_HOURS
 from appshot_model.release.card import OSM_LICENCE
 from appshot_model.release.layout import ReleasePart
 from appshot_model.release.publish import PublishResult, write_release_dir
@@ -30,7 +30,7 @@ CONTEXT = "context_cube"
 
 def load_model(path: Path) -> Any:
     """``ModelArtefact.load(path)`` (imported lazily)."""
-    from appshot_model.artefact import ModelArtefact
+    from appshot_model.model.artefact import ModelArtefact
 
     return ModelArtefact.load(path)
 
@@ -153,7 +153,7 @@ def generate_for_region(model_dir: str | os.PathLike, region_file: str | os.Path
     if context_builder is None:
         from appshot_model.context.build import build_context_cube as context_builder  # type: ignore[no-redef]
     if generate is None:
-        from appshot_model.generate import generate_snapshots as generate  # type: ignore[no-redef]
+        from appshot_model.model.generate import generate_snapshots as generate  # type: ignore[no-redef]
     artefact = (loader or load_model)(model_dir)
     model_hour = getattr(artefact, "peak_hour", None)
     if model_hour and str(model_hour) != hour:

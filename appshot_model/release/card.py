@@ -11,8 +11,8 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from appshot_model.io import atomic_path
-from appshot_model.names import PEAK_HOURS
+from appshot_model.core.io import atomic_path
+from appshot_model.core.names import PEAK_HOURS
 from appshot_model.release.layout import CARD_JSON, CARD_MD, ReleasePart
 
 CITATION_TEXT = ('C. Xu et al., "Generating Realistic City-Scale, Service-Level Mobile Traffic '

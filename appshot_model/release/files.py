@@ -17,9 +17,9 @@ from rasterio.io import MemoryFile
 from rio_cogeo.cogeo import cog_translate, cog_validate
 from rio_cogeo.profiles import cog_profiles
 
-from appshot_model.cube import grid_of
-from appshot_model.errors import AppshotInputError
-from appshot_model.io import atomic_path
+from appshot_model.core.cube import grid_of
+from appshot_model.core.errors import AppshotInputError
+from appshot_model.core.io import atomic_path
 
 CF_CONVENTIONS = "CF-1.8"
 COG_BLOCK = 256

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from appshot_model.errors import AppshotInputError
+from appshot_model.core.errors import AppshotInputError
 
 MANIFEST = "manifest.json"
 CARD_MD = "card.md"

@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from appshot_model.errors import AppshotInputError
-from appshot_model.io import atomic_path
+from appshot_model.core.errors import AppshotInputError
+from appshot_model.core.io import atomic_path
 from appshot_model.release.layout import MANIFEST
 
 CHUNK = 1 << 20

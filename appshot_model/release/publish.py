@@ -20,8 +20,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from appshot_model.cube import write_cube
-from appshot_model.errors import AppshotInputError
+from appshot_model.core.cube import write_cube
+from appshot_model.core.errors import AppshotInputError
 from appshot_model.release import layout
 from appshot_model.release.card import card_dict, write_card
 from appshot_model.release.files import check_cog, write_cog, write_grid_summary, write_netcdf

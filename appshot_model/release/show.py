@@ -11,8 +11,8 @@ import rasterio
 from matplotlib import colormaps
 from rasterio.warp import Resampling, calculate_default_transform, reproject
 
-from appshot_model.errors import AppshotInputError
-from appshot_model.io import atomic_path
+from appshot_model.core.errors import AppshotInputError
+from appshot_model.core.io import atomic_path
 from appshot_model.release import layout
 
 

@@ -20,9 +20,9 @@ from pystac.extensions.raster import DataType, RasterBand, RasterExtension
 from pystac.validation import GetSchemaError, JsonSchemaSTACValidator
 from rasterio.warp import transform_bounds, transform_geom
 
-from appshot_model.cube import grid_of
-from appshot_model.errors import AppshotInputError
-from appshot_model.names import PEAK_HOURS
+from appshot_model.core.cube import grid_of
+from appshot_model.core.errors import AppshotInputError
+from appshot_model.core.names import PEAK_HOURS
 from appshot_model.release import layout
 from appshot_model.release.layout import ReleasePart
 

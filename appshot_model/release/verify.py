@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from appshot_model.errors import AppshotInputError
+from appshot_model.core.errors import AppshotInputError
 from appshot_model.release import layout
 from appshot_model.release.files import check_cog, read_cog_bands, read_netcdf
 from appshot_model.release.manifest import check_manifest, read_manifest
@@ -39,13 +39,13 @@ class VerifyReport:
 
 
 def _default_loader(path: Path) -> Any:
-    from appshot_model.artefact import ModelArtefact
+    from appshot_model.model.artefact import ModelArtefact
 
     return ModelArtefact.load(path)
 
 
 def _default_generate(*args: Any, **kwargs: Any) -> Any:
-    from appshot_model.generate import generate_snapshots
+    from appshot_model.model.generate import generate_snapshots
 
     return generate_snapshots(*args, **kwargs)
 
@@ -59,7 +59,7 @@ def _same_bytes(a: np.ndarray, b: np.ndarray) -> bool:
 def regenerate_part(root: Path, part: dict, load_model: LoadModel, generate: Generate) -> str | None:
     """Regenerate sample 0 of one part from its model and seed; ``None`` when byte-identical, else
     a message naming what differs."""
-    from appshot_model.cube import read_cube
+    from appshot_model.core.cube import read_cube
 
     city, hour = part["city"], part["peak_hour"]
     model_dir = root / layout.model_dir(hour)

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from dagster import DagsterInstance
 
-from appshot_model.demo import small_demo_city
-from appshot_model.errors import AppshotInputError
-from appshot_model.evaluation import read_results
-from appshot_model.metrics import HEADLINE_METRICS
+from appshot_model.traffic.demo import small_demo_city
+from appshot_model.core.errors import AppshotInputError
+from appshot_model.evaluation.report import read_results
+from appshot_model.evaluation.metrics import HEADLINE_METRICS
 from pipelines.definitions import build_definitions
 from pipelines.demo_run import evaluation_plan, run_plan
 from pipelines.resources import AppshotSettings, EvaluationSettings

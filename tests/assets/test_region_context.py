@@ -7,8 +7,8 @@ import pytest
 import yaml
 from dagster import AssetSpec, DagsterInstance, MultiPartitionKey, materialize
 
-from appshot_model.cube import grid_of, read_cube
-from appshot_model.names import ATTRIBUTES
+from appshot_model.core.cube import grid_of, read_cube
+from appshot_model.core.names import ATTRIBUTES
 from assets.region_context import build_region_context_assets, region_file
 from pipelines.io_managers import io_managers
 from pipelines.partitions import hour_partitions
@@ -17,7 +17,7 @@ from pipelines.sensors import REGION_PARTITIONS_NAME, region_partitions
 
 
 def test_region_assets_materialise(shared_data, tmp_path):
-    from tests.appshot_model.test_generate import make_artefact
+    from tests.appshot_model.model.test_generate import make_artefact
 
     regions = tmp_path / "regions"
     regions.mkdir()
@@ -67,7 +67,7 @@ def test_region_assets_materialise(shared_data, tmp_path):
 def test_region_file_lookup(tmp_path):
     (tmp_path / "a.yml").write_text("name: a\n")
     assert region_file(tmp_path, "a") == tmp_path / "a.yml"
-    from appshot_model.errors import AppshotInputError
+    from appshot_model.core.errors import AppshotInputError
 
     with pytest.raises(AppshotInputError, match=r"no region file b.yaml .*\['a'\]"):
         region_file(tmp_path, "b")

@@ -9,7 +9,7 @@ import pytest
 from dagster import (AssetSelection, AssetSpec, DagsterInstance, DefaultScheduleStatus, Definitions,
                      MultiPartitionKey, SkipReason, asset, build_sensor_context, define_asset_job, materialize)
 
-from appshot_model.cube import write_cube
+from appshot_model.core.cube import write_cube
 from appshot_model.release import list_releases, verify_release
 from assets.release import build_release_assets
 from pipelines.io_managers import io_managers

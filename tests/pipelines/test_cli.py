@@ -87,7 +87,7 @@ def test_generate_errors_are_clean(fakes, tmp_path, patched_generate):
 
 def test_release_build_from_run_dir(fakes, tmp_path, monkeypatch):
     import appshot_model.release.build as build
-    from appshot_model.cube import write_cube
+    from appshot_model.core.cube import write_cube
 
     monkeypatch.setattr(build, "load_model", fakes.FakeArtefact)
     assets = tmp_path / "assets"
@@ -108,11 +108,11 @@ def test_generate_without_model_code_is_a_clean_error(fakes, tmp_path, monkeypat
     import appshot_model.release.build as build
 
     def missing(*args, **kwargs):
-        raise ModuleNotFoundError("No module named 'appshot_model.generate'")
+        raise ModuleNotFoundError("No module named 'appshot_model.model.generate'")
 
     monkeypatch.setattr(build, "generate_for_region", missing)
     region = tmp_path / "r.yaml"
     region.write_text("name: r\n")
     result = runner.invoke(app, ["generate", "--model", str(tmp_path), "--region", str(region), "--out",
                                  str(tmp_path / "out")])
-    assert result.exit_code == 1 and "appshot_model.generate" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 1 and "appshot_model.model.generate" in result.output and "Traceback" not in result.output

@@ -4,7 +4,7 @@ that do not exist with an error naming the key."""
 import pytest
 from dagster import DagsterInstance
 
-from appshot_model.demo import small_demo_city
+from appshot_model.traffic.demo import small_demo_city
 from pipelines.definitions import STAGE_JOBS, build_definitions
 from pipelines.resources import AppshotSettings
 

@@ -12,8 +12,8 @@ import pytest
 import rasterio
 from dagster import DagsterInstance
 
-from appshot_model.cube import read_cube
-from appshot_model.demo import small_demo_city
+from appshot_model.core.cube import read_cube
+from appshot_model.traffic.demo import small_demo_city
 from pipelines.definitions import build_definitions
 from pipelines.demo_run import run_demo
 from pipelines.resources import AppshotSettings

@@ -11,10 +11,10 @@ import yaml
 from appshot_model.context.build import (_Layers, build_context_cube, check_model_attributes, cube_layer_status,
                                          layer_pngs, layers_table)
 from appshot_model.context.region import load_region
-from appshot_model.cube import grid_of, read_cube, write_cube
-from appshot_model.errors import AppshotInputError
-from appshot_model.grid import Grid
-from appshot_model.names import ATTRIBUTES, LANDUSE_ATTRIBUTES, POI_ATTRIBUTES
+from appshot_model.core.cube import grid_of, read_cube, write_cube
+from appshot_model.core.errors import AppshotInputError
+from appshot_model.core.grid import Grid
+from appshot_model.core.names import ATTRIBUTES, LANDUSE_ATTRIBUTES, POI_ATTRIBUTES
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "regions"
 _spec = importlib.util.spec_from_file_location(
@@ -172,10 +172,10 @@ def test_region_without_sources(tmp_path):
 
 
 def test_model_attribute_checks_and_generation(shared_data, tmp_path):
-    from appshot_model.generate import generate_snapshots
+    from appshot_model.model.generate import generate_snapshots
     from appshot_model.release import verify_release
     from appshot_model.release.build import generate_for_region
-    from tests.appshot_model.test_generate import make_artefact
+    from tests.appshot_model.model.test_generate import make_artefact
 
     path = vaduz(tmp_path, shared_data)
     cube, meta = build_context_cube(path)

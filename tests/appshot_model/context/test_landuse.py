@@ -15,9 +15,9 @@ from appshot_model.context.landuse import (
     load_scheme,
     scheme_names,
 )
-from appshot_model.errors import AppshotInputError
-from appshot_model.grid import Grid
-from appshot_model.names import LANDUSE_ATTRIBUTES
+from appshot_model.core.errors import AppshotInputError
+from appshot_model.core.grid import Grid
+from appshot_model.core.names import LANDUSE_ATTRIBUTES
 
 _spec = importlib.util.spec_from_file_location(
     "make_context_fixtures", Path(__file__).resolve().parents[2] / "fixtures" / "make_context_fixtures.py")

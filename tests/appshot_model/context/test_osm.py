@@ -16,9 +16,9 @@ from appshot_model.context.build import grid_lonlat_bounds
 from appshot_model.context.osm import (TAGS_FILE, extract_from_features, load_tag_mapping, poi_layers,
                                        population_from_osm_buildings, read_osm)
 from appshot_model.context.region import region_from_dict
-from appshot_model.errors import AppshotInputError
-from appshot_model.grid import Grid
-from appshot_model.names import POI_ATTRIBUTES, ROAD_ATTRIBUTES
+from appshot_model.core.errors import AppshotInputError
+from appshot_model.core.grid import Grid
+from appshot_model.core.names import POI_ATTRIBUTES, ROAD_ATTRIBUTES
 
 #: file -> crop (west, south, east, north) inside the extract, to keep the tests quick
 REAL = {

@@ -10,8 +10,8 @@ import shapely
 from rasterio.warp import transform_bounds
 
 from appshot_model.context.population import population_from_raster, population_from_vector
-from appshot_model.errors import AppshotInputError
-from appshot_model.grid import Grid
+from appshot_model.core.errors import AppshotInputError
+from appshot_model.core.grid import Grid
 
 _spec = importlib.util.spec_from_file_location(
     "make_context_fixtures", Path(__file__).resolve().parents[2] / "fixtures" / "make_context_fixtures.py")

@@ -14,8 +14,8 @@ from appshot_model.context.pregridded import (
     regrid_cells,
     spectragan_context,
 )
-from appshot_model.errors import AppshotInputError
-from appshot_model.grid import Grid
+from appshot_model.core.errors import AppshotInputError
+from appshot_model.core.grid import Grid
 
 SG = "spectragan/context"
 MILAN_GRID = "milan/milano-grid.geojson"

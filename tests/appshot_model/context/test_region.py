@@ -9,7 +9,7 @@ import shapely
 import yaml
 
 from appshot_model.context.region import load_region, region_from_dict, utm_crs_for
-from appshot_model.errors import AppshotInputError
+from appshot_model.core.errors import AppshotInputError
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "regions"
 

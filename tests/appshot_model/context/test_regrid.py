@@ -8,8 +8,8 @@ import pytest
 import shapely
 
 from appshot_model.context.regrid import polygons_to_grid, raster_classes_to_grid, raster_sum_to_grid
-from appshot_model.errors import AppshotInputError
-from appshot_model.grid import Grid
+from appshot_model.core.errors import AppshotInputError
+from appshot_model.core.grid import Grid
 
 _spec = importlib.util.spec_from_file_location(
     "make_context_fixtures", Path(__file__).resolve().parents[2] / "fixtures" / "make_context_fixtures.py")

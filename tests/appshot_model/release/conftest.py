@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from appshot_model.cube import make_context_cube, make_traffic_cube
-from appshot_model.grid import Grid
+from appshot_model.core.cube import make_context_cube, make_traffic_cube
+from appshot_model.core.grid import Grid
 from appshot_model.release import ReleasePart
 
 SERVICES = ("youtube", "instagram", "whatsapp")
@@ -42,7 +42,7 @@ def make_model_dir(path: Path, scale: float = 100.0) -> Path:
 def fake_generate(artefact: FakeArtefact, context: xr.DataArray, n_samples: int, seed: int,
                   progress: bool = False) -> xr.DataArray:
     """Seeded stand-in for generate_snapshots: same seed -> same bytes."""
-    from appshot_model.cube import grid_of
+    from appshot_model.core.cube import grid_of
 
     rng = np.random.default_rng(seed)
     grid = grid_of(context)
@@ -93,7 +93,7 @@ class FakeRegion:
 
 def fake_load_region(path: Path) -> FakeRegion:
     """Reads ``name: <x>`` from a YAML-like file; anything else is an invalid region file."""
-    from appshot_model.errors import AppshotInputError
+    from appshot_model.core.errors import AppshotInputError
 
     text = Path(path).read_text()
     if not text.startswith("name:"):

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from appshot_model.cube import write_cube
-from appshot_model.errors import AppshotInputError
+from appshot_model.core.cube import write_cube
+from appshot_model.core.errors import AppshotInputError
 from appshot_model.release import publish_release, verify_release
 from appshot_model.release.build import generate_for_region, parts_from_run_dir, read_fidelity
 

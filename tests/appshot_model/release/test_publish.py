@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from appshot_model.errors import AppshotInputError
+from appshot_model.core.errors import AppshotInputError
 from appshot_model.release import list_releases, publish_release, verify_release
 from appshot_model.release import layout
 from appshot_model.release.manifest import check_manifest

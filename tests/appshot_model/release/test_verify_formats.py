@@ -15,7 +15,7 @@ from rio_cogeo.cogeo import cog_validate
 
 from appshot_model.release import publish_release, verify_release
 from appshot_model.release.stac import OfflineStacValidator, validate_catalog
-from appshot_model.errors import AppshotInputError
+from appshot_model.core.errors import AppshotInputError
 
 
 @pytest.fixture

@@ -1,0 +1,189 @@
+"""Generation of synthetic snapshots for a city from its context alone (AppShot §V-B1, §V-C1).
+
+Each snapshot uses a fresh noise vector ``z`` per patch; patches are taken with the model's stride
+(1 by default) and stitched by averaging overlaps, then denormalised to traffic units.
+
+Fast path: in eval mode the first convolution + BN + ReLU is the same for every patch covering
+a cell, so it is computed once on the edge-padded full map (``[H, W, 8F]``). Every patch then
+only needs its FiLM affine transform and the 1x1 stack, which are applied to the ``Nx x Nx``
+windows of that map as plain matrix products with BN folded into the weights. The result equals
+running the generator patch by patch (:func:`generate_naive`, kept as the reference).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+import xarray as xr
+from tqdm.auto import tqdm
+
+from appshot_model.model.artefact import ModelArtefact
+from appshot_model.core.cube import check_context, grid_of
+from appshot_model.core.errors import AppshotInputError
+from appshot_model.model.networks import Generator
+from appshot_model.model.patches import check_map_size, coverage, extract_patches, pad_context, patch_origins, stitch
+
+#: Patches per block in the fast path (bounds memory to ~ block * Nx^2 * 8F floats).
+BLOCK_PATCHES = 128
+
+
+def prepare_context(artefact: ModelArtefact, context_cube: xr.DataArray) -> np.ndarray:
+    """The cube's attributes in the artefact's order, normalised: ``[K, H, W]`` float32."""
+    if "attribute" not in context_cube.dims:
+        raise AppshotInputError(f"context cube has dims {context_cube.dims}, expected (attribute, y, x)")
+    present = {str(a) for a in context_cube.attribute.values}
+    missing = [a for a in artefact.attributes if a not in present]
+    if missing:
+        raise AppshotInputError(f"context cube lacks attributes {missing} that the model (peak hour "
+                                f"{artefact.peak_hour}) was trained on; it needs all of {artefact.attributes}")
+    selected = context_cube.sel(attribute=artefact.attributes).transpose("attribute", "y", "x")
+    check_context(selected)
+    height, width = selected.sizes["y"], selected.sizes["x"]
+    check_map_size(height, width, artefact.model_cfg.traffic_patch, artefact.model_cfg.first_kernel,
+                   what="context cube")
+    return artefact.normalisation.normalise_context(selected.values)
+
+
+def draw_noise(generator: torch.Generator, n_patches: int, nz: int) -> torch.Tensor:
+    """One ``z ~ N(0, I)`` per patch, ``[n_patches, Nz]``."""
+    return torch.randn(n_patches, nz, generator=generator)
+
+
+def _folded_layers(gen: Generator) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``(W^T, b)`` of the 1x1 stack with eval-mode BN folded in; the last one is the output conv."""
+    layers = []
+    for conv, bn in zip(gen.hidden, gen.hidden_bn, strict=True):
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        weight = conv.weight[:, :, 0, 0] * scale[:, None]
+        layers.append((weight.t().contiguous(), (bn.bias - bn.running_mean * scale).contiguous()))
+    layers.append((gen.out.weight[:, :, 0, 0].t().contiguous(), gen.out.bias.contiguous()))
+    return layers
+
+
+def _row_blocks(n_rows: int, n_cols: int) -> Iterator[slice]:
+    step = max(1, BLOCK_PATCHES // n_cols)
+    for start in range(0, n_rows, step):
+        yield slice(start, min(start + step, n_rows))
+
+
+def _index(index: np.ndarray) -> slice | torch.Tensor:
+    """A slice when ``index`` is a run of consecutive integers (stride 1: views, no copies)."""
+    if len(index) and np.array_equal(index, np.arange(index[0], index[0] + len(index))):
+        return slice(int(index[0]), int(index[0]) + len(index))
+    return torch.from_numpy(index)
+
+
+def _as_tensor(index: slice | torch.Tensor) -> torch.Tensor:
+    return torch.arange(index.start, index.stop) if isinstance(index, slice) else index
+
+
+def _take(array: torch.Tensor, rows: slice | torch.Tensor, cols: slice | torch.Tensor) -> torch.Tensor:
+    """``array[rows, cols]`` of ``[H, W, C]`` as ``[len(rows), len(cols), C]`` (a view for two slices)."""
+    if isinstance(rows, slice) and isinstance(cols, slice):
+        return array[rows, cols]
+    return array[_as_tensor(rows)[:, None], _as_tensor(cols)[None, :]]
+
+
+def _add_at(total: torch.Tensor, rows: slice | torch.Tensor, cols: slice | torch.Tensor,
+            values: torch.Tensor) -> None:
+    """``total[rows, cols] += values`` (the cells addressed are distinct)."""
+    if isinstance(rows, slice) and isinstance(cols, slice):
+        total[rows, cols] += values
+    else:
+        total[_as_tensor(rows)[:, None], _as_tensor(cols)[None, :]] += values
+
+
+def generate_fast(gen: Generator, context: np.ndarray, z: torch.Tensor, rows: np.ndarray, cols: np.ndarray,
+                  size: int, kernel: int) -> np.ndarray:
+    """Stitched normalised output ``[S, H, W]`` for patch-grid origins ``rows x cols`` and noise
+    ``z [len(rows) * len(cols), Nz]`` (row-major), without running the generator per patch."""
+    gen.eval()
+    height, width = context.shape[1:]
+    n_rows, n_cols = len(rows), len(cols)
+    with torch.inference_mode():
+        feats = gen.features(torch.from_numpy(pad_context(context, kernel))[None])[0]
+        feats = feats.permute(1, 2, 0).contiguous()                                 # [H, W, 8F]
+        layers = _folded_layers(gen)
+        if gen.noise_mode == "film":
+            sigma, mu = gen.film(z)
+            scale, shift = sigma.view(n_rows, n_cols, -1), mu.view(n_rows, n_cols, -1)
+        else:  # first 1x1 layer splits into a per-pixel term (computed once) and a per-patch term
+            w1, b1 = layers.pop(0)
+            split = feats.shape[-1]
+            shift = (z @ w1[split:] + b1).view(n_rows, n_cols, -1)
+            feats = feats @ w1[:split]
+        channels, n_out = feats.shape[-1], layers[-1][1].shape[0]
+        col_index = [_index(cols + dj) for dj in range(size)]
+        total = torch.zeros(height, width, n_out)
+        for block in _row_blocks(n_rows, n_cols):
+            row_index = [_index(rows[block] + di) for di in range(size)]
+            nr = block.stop - block.start
+            h = torch.empty(size, size, nr, n_cols, channels)
+            for di in range(size):
+                for dj in range(size):
+                    window = _take(feats, row_index[di], col_index[dj])              # [nr, nc, C]
+                    if gen.noise_mode == "film":
+                        torch.addcmul(shift[block], window, scale[block], out=h[di, dj])
+                    else:
+                        torch.add(window, shift[block], out=h[di, dj]).relu_()
+            h = h.view(-1, channels)
+            for weight, bias in layers[:-1]:
+                h = torch.addmm(bias, h, weight).relu_()
+            weight, bias = layers[-1]
+            out = torch.addmm(bias, h, weight).sigmoid_().view(size, size, nr, n_cols, n_out)
+            for di in range(size):
+                for dj in range(size):
+                    _add_at(total, row_index[di], col_index[dj], out[di, dj])
+        rr, cc = np.meshgrid(rows, cols, indexing="ij")
+        count = torch.from_numpy(coverage(rr.ravel(), cc.ravel(), size, height, width).astype(np.float32))
+        return (total / count[:, :, None]).permute(2, 0, 1).numpy().copy()
+
+
+def generate_naive(gen: Generator, context: np.ndarray, z: torch.Tensor, rows: np.ndarray, cols: np.ndarray,
+                   size: int, kernel: int, batch: int = 512) -> np.ndarray:
+    """Reference path: run the generator on every context patch, then stitch (same inputs as
+    :func:`generate_fast`)."""
+    gen.eval()
+    height, width = context.shape[1:]
+    rr, cc = np.meshgrid(rows, cols, indexing="ij")
+    rr, cc = rr.ravel(), cc.ravel()
+    patches = extract_patches(pad_context(context, kernel), rr, cc, size + kernel - 1)
+    outputs = []
+    with torch.inference_mode():
+        for start in range(0, len(rr), batch):
+            outputs.append(gen(torch.from_numpy(np.ascontiguousarray(patches[start:start + batch])),
+                               z[start:start + batch]).numpy())
+    return stitch(np.concatenate(outputs), rr, cc, height, width)
+
+
+def generate_snapshots(artefact: ModelArtefact, context_cube: xr.DataArray, n_samples: int, seed: int,
+                       progress: bool = False) -> xr.DataArray:
+    """``n_samples`` synthetic snapshots ``[sample, service, y, x]`` in the artefact's traffic units,
+    on the context cube's grid; the same ``seed`` gives byte-identical arrays."""
+    if n_samples < 1:
+        raise AppshotInputError(f"n_samples must be >= 1, got {n_samples}")
+    context = prepare_context(artefact, context_cube)
+    cfg = artefact.model_cfg
+    height, width = context.shape[1:]
+    rows = patch_origins(height, cfg.traffic_patch, cfg.stride)
+    cols = patch_origins(width, cfg.traffic_patch, cfg.stride)
+    gen = artefact.generator.cpu()
+    noise = torch.Generator().manual_seed(int(seed))
+    values = np.empty((n_samples, len(artefact.services), height, width), dtype=np.float32)
+    for i in tqdm(range(n_samples), desc=f"generating ({height}x{width})", disable=not progress):
+        z = draw_noise(noise, len(rows) * len(cols), cfg.nz)
+        values[i] = artefact.normalisation.denormalise_traffic(
+            generate_fast(gen, context, z, rows, cols, cfg.traffic_patch, cfg.first_kernel))
+    grid = grid_of(context_cube)
+    result = xr.DataArray(
+        values, dims=("sample", "service", "y", "x"),
+        coords={"sample": np.arange(n_samples), "service": list(artefact.services),
+                "y": context_cube.y.values, "x": context_cube.x.values},
+        name="traffic",
+        attrs={"label": "synthetic", "seed": int(seed), "model_hash": artefact.model_hash,
+               "peak_hour": artefact.peak_hour, "units": artefact.units, "attributes": list(artefact.attributes)})
+    for coord in ("x", "y"):
+        result[coord].attrs.update(context_cube[coord].attrs)
+    return result.rio.write_crs(grid.crs).rio.write_transform(grid.transform)

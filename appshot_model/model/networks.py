@@ -1,0 +1,118 @@
+"""AppShot generator (§V-C1, Fig. 11) and the two conditional discriminators (§V-C2).
+
+Generator, per patch: channel-wise dropout (0.02) on the ``K x Nc x Nc`` context; a
+``k = Nc - Nx + 1`` convolution without padding to ``8F`` channels, BN, ReLU (``Nx x Nx``); FiLM
+conditioning on a non-spatial noise vector ``z`` (``Nz = 16F``): two 1x1 convolutions of the
+reshaped ``z`` give ``sigma`` (softplus) and ``mu`` and ``h' = sigma * h + mu``; then 1x1
+convolutions ``8F -> 4F -> 2F -> F -> S`` with BN + ReLU between and a final sigmoid (one
+channel per service). Convolutions followed by BN carry no bias (BN's shift replaces it). Fig. 11
+labels the last block "BN & sigmoid"; here the last 1x1 convolution has a bias and no BN, so a
+patch's output never depends on batch statistics. ``noise="concat"`` (ablation) broadcasts ``z``
+over the patch and concatenates it to ``h`` instead of FiLM.
+
+Discriminators (the paper gives no architecture): small conditional PatchGAN-style nets on the
+map (D1: the ``S`` service channels; D2: one channel, the total) concatenated with the context
+cropped to the traffic patch: 3x3 conv -> LeakyReLU -> 3x3 stride-2 conv -> LeakyReLU -> 3x3 conv
+-> LeakyReLU -> 1x1 conv to one logit per location. See ``docs/model.md``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as nnf
+
+from appshot_model.model.config import ModelConfig
+
+
+def _widths(features: int) -> list[int]:
+    """Channel widths of the 1x1 stack after the first conv: 8F, 4F, 2F, F."""
+    return [8 * features, 4 * features, 2 * features, features]
+
+
+class Generator(nn.Module):
+    """Context patch ``[B, K, Nc, Nc]`` + noise ``[B, Nz]`` -> traffic patch ``[B, S, Nx, Nx]`` in [0, 1]."""
+
+    def __init__(self, n_attributes: int, n_services: int, cfg: ModelConfig) -> None:
+        super().__init__()
+        widths = _widths(cfg.features)
+        self.noise_mode = cfg.noise
+        self.nz = cfg.nz
+        self.dropout = nn.Dropout2d(cfg.channel_dropout)
+        self.conv1 = nn.Conv2d(n_attributes, widths[0], cfg.first_kernel, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
+        if cfg.noise == "film":
+            self.film_sigma = nn.Conv2d(self.nz, widths[0], 1)
+            self.film_mu = nn.Conv2d(self.nz, widths[0], 1)
+            first_in = widths[0]
+        else:
+            first_in = widths[0] + self.nz
+        ins = [first_in] + widths[1:-1]
+        self.hidden = nn.ModuleList(nn.Conv2d(i, o, 1, bias=False) for i, o in zip(ins, widths[1:], strict=True))
+        self.hidden_bn = nn.ModuleList(nn.BatchNorm2d(o) for o in widths[1:])
+        self.out = nn.Conv2d(widths[-1], n_services, 1)
+
+    def features(self, context: torch.Tensor) -> torch.Tensor:
+        """Dropout, first conv, BN, ReLU: ``[B, 8F, Nx, Nx]`` (any spatial size in eval mode)."""
+        return torch.relu(self.bn1(self.conv1(self.dropout(context))))
+
+    def film(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(sigma, mu)`` of shape ``[B, 8F]`` from ``z [B, Nz]``."""
+        z4 = z[:, :, None, None]
+        return nnf.softplus(self.film_sigma(z4))[:, :, 0, 0], self.film_mu(z4)[:, :, 0, 0]
+
+    def forward(self, context: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        h = self.features(context)
+        if self.noise_mode == "film":
+            sigma, mu = self.film(z)
+            h = sigma[:, :, None, None] * h + mu[:, :, None, None]
+        else:
+            h = torch.cat([h, z[:, :, None, None].expand(-1, -1, h.shape[2], h.shape[3])], dim=1)
+        for conv, bn in zip(self.hidden, self.hidden_bn, strict=True):
+            h = torch.relu(bn(conv(h)))
+        return torch.sigmoid(self.out(h))
+
+
+def generator_parameter_count(n_attributes: int, n_services: int, features: int = 64, noise_dim: int | None = None,
+                              first_kernel: int = 3, noise: str = "film") -> int:
+    """Trainable parameters of :class:`Generator`, counted from the architecture alone."""
+    nz = noise_dim if noise_dim is not None else 16 * features
+    w = _widths(features)
+    count = n_attributes * w[0] * first_kernel ** 2 + 2 * w[0]          # conv1 (no bias) + BN
+    if noise == "film":
+        count += 2 * (nz * w[0] + w[0])                                   # sigma and mu 1x1 convs
+        first_in = w[0]
+    else:
+        first_in = w[0] + nz
+    for i, o in zip([first_in] + w[1:-1], w[1:], strict=True):
+        count += i * o + 2 * o                                            # 1x1 conv (no bias) + BN
+    return count + w[-1] * n_services + n_services                        # output conv with bias
+
+
+class Discriminator(nn.Module):
+    """Map ``[B, C, Nx, Nx]`` + context ``[B, K, Nx, Nx]`` -> patch logits ``[B, 1, Nx/2, Nx/2]``."""
+
+    def __init__(self, map_channels: int, n_attributes: int, features: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(map_channels + n_attributes, features, 3, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv2d(features, 2 * features, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv2d(2 * features, 2 * features, 3, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv2d(2 * features, 1, 1))
+
+    def forward(self, traffic: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([traffic, context], dim=1))
+
+
+def crop_context(context: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
+    """The part of a context patch ``[B, K, Nc, Nc]`` under its traffic patch ``[B, K, Nx, Nx]``."""
+    before = (cfg.first_kernel - 1) // 2
+    return context[:, :, before:before + cfg.traffic_patch, before:before + cfg.traffic_patch]
+
+
+def build_networks(n_attributes: int, n_services: int, cfg: ModelConfig) -> tuple[Generator, Discriminator | None,
+                                                                                   Discriminator | None]:
+    """Generator and the discriminators the config enables (``None`` when switched off)."""
+    d1 = Discriminator(n_services, n_attributes, cfg.disc_features) if cfg.use_d1 else None
+    d2 = Discriminator(1, n_attributes, cfg.disc_features) if cfg.use_d2 else None
+    return Generator(n_attributes, n_services, cfg), d1, d2

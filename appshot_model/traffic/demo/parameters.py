@@ -1,0 +1,207 @@
+"""Parameters of the demo world: published figures (seed 004) and the simulator's assumptions.
+
+Published numbers come from the session-level study of Zanella et al., "Characterizing and
+Modeling Session-Level Mobile Traffic Demands from Large-Scale Measurements", ACM IMC 2023
+("seed 004"), through its coefficient release ``nds-group/MobileTrafficDists``; the tests check
+them against the CSV files. The temporal shapes follow the AppShot paper (Xu et al., IEEE TNSM
+2022, section IV); everything else is an assumption, documented next to its constant and in
+``docs/demo_world.md``.
+"""
+
+from __future__ import annotations
+
+
+import numpy as np
+import pandas as pd
+
+from appshot_model.core.errors import AppshotInputError
+from appshot_model.core.names import SERVICES
+
+# --------------------------------------------------------------------------------------------
+# Published parameters (seed 004) -- checked against the CSV files by the tests.
+# --------------------------------------------------------------------------------------------
+
+#: Rows of ``sessions_share.csv`` (seed 004, Table 1 as released in nds-group/MobileTrafficDists):
+#: app -> (percent of sessions, percent of traffic volume). Only the apps used here.
+SEED004_SHARES: dict[str, tuple[float, float]] = {
+    "Facebook": (36.72693753080527, 2.7512148179869858),
+    "Facebook Live": (1.3591626155277197, 18.03939905871361),
+    "Instagram (main)": (13.3780770483262, 0.0620114851142113),
+    "Instagram (videos)": (6.629046169035986, 11.67174331452272),
+    "SnapChat": (17.80675994898767, 0.6013820060979026),
+    "WhatsApp": (1.028294852769864, 0.1181189812260191),
+    "Netflix": (3.0151292345581204, 14.213501516847678),
+    "Twitter (main)": (1.0744706779872726, 0.4252929739274635),
+    "Twitter (videos)": (0.3190297258008376, 10.539879790545228),
+    "Apple iCloud": (1.4991296400691794, 11.23519370224616),
+    "Deezer": (1.243534309262434, 2.9357465049572893),
+    "Amazon": (1.0626309892077066, 0.4015616109673625),
+    "Twitch": (0.8839472333946528, 13.237985047619285),
+}
+
+#: Which seed-004 apps stand for each AppShot service. Same-name apps are summed over their
+#: variants (main + videos, Facebook + Facebook Live). The release has no YouTube, Apple Store,
+#: iTunes or Google Play rows; the nearest kind of app stands in (assumption): the live/video
+#: platform Twitch for YouTube, Apple's content service iCloud for the Apple Store, the music
+#: service Deezer for iTunes and the online store Amazon for Google Play.
+SERVICE_APPS: dict[str, tuple[str, ...]] = {
+    "youtube": ("Twitch",),
+    "instagram": ("Instagram (main)", "Instagram (videos)"),
+    "snapchat": ("SnapChat",),
+    "whatsapp": ("WhatsApp",),
+    "netflix": ("Netflix",),
+    "apple_store": ("Apple iCloud",),
+    "itunes": ("Deezer",),
+    "facebook": ("Facebook", "Facebook Live"),
+    "twitter": ("Twitter (main)", "Twitter (videos)"),
+    "google_play": ("Amazon",),
+}
+
+#: ``arrival_coefs.csv`` (seed 004, section 5.1): load decile -> mean peak-hour session arrivals
+#: per minute at one base station (Gaussian ``loc``; its ``scale`` is loc / 10).
+SEED004_PEAK_RATE: dict[float, float] = {
+    0.1: 1.2178623325453113, 0.2: 2.304096453900709, 0.3: 4.180275413711584,
+    0.4: 6.782704885736801, 0.5: 9.98395996847912, 0.6: 13.885063593380615,
+    0.7: 18.90952143420016, 0.8: 25.616492237982666, 0.9: 36.74025307328605,
+    1.0: 71.06549231678487,
+}
+#: ``arrival_coefs.csv``: load decile -> off-peak (night) Pareto scale, sessions per minute.
+SEED004_NONPEAK_SCALE: dict[float, float] = {
+    0.1: 0.16386524822695037, 0.2: 0.3381205673758865, 0.3: 0.6630851063829787,
+    0.4: 1.135354609929078, 0.5: 1.616063829787234, 0.6: 2.1042198581560285,
+    0.7: 2.6567375886524824, 0.8: 3.416843971631206, 0.9: 4.762163120567376,
+    1.0: 10.849716312056737,
+}
+#: Off-peak Pareto shape, the same for every decile (seed 004, section 5.1; ``alpha`` column).
+SEED004_PARETO_SHAPE = 1.765
+#: Peak-hour Gaussian std / mean (seed 004, section 5.1: sigma ~ mu / 10).
+SEED004_PEAK_CV = 0.1
+#: Day-time window of seed 004's slicing use case (section 6.1: every hour except 22:00-08:00).
+DAY_START_HOUR, DAY_END_HOUR = 8, 22
+
+#: Typical bytes per session: 10**5.5, the middle of seed 004's main log-normal modes over
+#: log10(bytes) (``u_g`` in ``pdf_coefs.csv`` lies between 3.7 and 7.2, mostly 5-6). Only sets
+#: the absolute bit/s scale: rate [sessions/min] * bytes * 8 / 60 s.
+SESSION_BYTES = 10 ** 5.5
+
+# --------------------------------------------------------------------------------------------
+# Temporal shape (AppShot section IV) -- assumptions of the simulator.
+# --------------------------------------------------------------------------------------------
+
+#: First hour simulated: a Monday, so that every 7 days hold 5 weekdays and a weekend.
+START = pd.Timestamp("2026-03-02 00:00")
+#: Weekday / weekend ratio of city traffic (AppShot section IV: weekdays about 20 % higher).
+WEEKDAY_WEEKEND_RATIO = 1.2
+#: Relative day-time level per hour (used where :func:`day_weight` > 0), weekday and weekend.
+#: The weekday curve has strict local maxima at the three AppShot peaks, 08, 12 and 17 (AppShot
+#: Fig. 6), a dip between them and a slow decline after 18:00; the weekend has a later, softer
+#: morning and smaller midday/evening peaks. Shapes are assumptions; only their maxima are
+#: from the paper.
+DAY_SHAPE = {
+    #             0     1     2     3     4     5     6     7     8     9    10    11
+    "weekday": (0.80, 0.80, 0.80, 0.80, 0.80, 0.80, 0.82, 0.92, 1.20, 1.03, 0.97, 1.02,
+                #12   13    14    15    16    17    18    19    20    21    22    23
+                1.15, 1.05, 0.99, 0.95, 1.03, 1.22, 1.07, 1.00, 0.95, 0.89, 0.83, 0.78),
+    "weekend": (0.80, 0.80, 0.80, 0.80, 0.80, 0.80, 0.70, 0.72, 0.76, 0.88, 0.97, 1.03,
+                1.10, 1.06, 1.02, 0.99, 1.03, 1.08, 1.05, 1.02, 0.98, 0.94, 0.88, 0.82),
+}
+#: Relative night level per hour (used where :func:`day_weight` < 1): declining from the late
+#: evening to a minimum at 04:00, then rising (assumption); its mean over 22:00-08:00 is 1, so
+#: the night level of a cell is its seed-004 off-peak mean.
+NIGHT_SHAPE = (1.10, 1.00, 0.92, 0.86, 0.82, 0.86, 0.94, 1.04, 1.10, 1.10, 1.10, 1.10,
+               1.10, 1.10, 1.10, 1.10, 1.10, 1.10, 1.10, 1.10, 1.10, 1.10, 1.22, 1.16)
+
+#: Share of the home, work and leisure/transit components of demand by hour (weekday, weekend):
+#: anchor hour -> (home, work, leisure); linear in between, cyclic over the day.
+MIX_ANCHORS = {
+    "weekday": {0: (0.84, 0.03, 0.13), 5: (0.84, 0.03, 0.13), 7: (0.55, 0.15, 0.30),
+                8: (0.38, 0.24, 0.38), 10: (0.27, 0.50, 0.23), 12: (0.22, 0.38, 0.40),
+                14: (0.27, 0.50, 0.23), 16: (0.33, 0.40, 0.27), 17: (0.36, 0.24, 0.40),
+                19: (0.52, 0.12, 0.36), 22: (0.76, 0.04, 0.20)},
+    "weekend": {0: (0.72, 0.02, 0.26), 6: (0.86, 0.02, 0.12), 10: (0.62, 0.06, 0.32),
+                13: (0.48, 0.08, 0.44), 17: (0.50, 0.07, 0.43), 21: (0.62, 0.04, 0.34)},
+}
+
+#: Per-service spatial leaning towards (home, work, leisure) and diurnal tilt (peak hour,
+#: amplitude of a log-cosine): video at home in the evening, news/social while commuting,
+#: app stores overnight. Assumptions shaped after AppShot Fig. 7 (shares move with the hour).
+SERVICE_BEHAVIOUR: dict[str, tuple[tuple[float, float, float], float, float]] = {
+    "youtube": ((1.25, 0.75, 1.00), 21.0, 0.25),
+    "instagram": ((0.90, 0.95, 1.25), 13.0, 0.15),
+    "snapchat": ((1.00, 0.75, 1.35), 16.0, 0.20),
+    "whatsapp": ((1.00, 1.00, 1.00), 12.0, 0.05),
+    "netflix": ((1.45, 0.60, 0.85), 22.0, 0.45),
+    "apple_store": ((1.05, 1.20, 0.85), 3.0, 0.20),
+    "itunes": ((1.10, 1.05, 0.95), 19.0, 0.20),
+    "facebook": ((1.00, 1.10, 1.00), 9.0, 0.15),
+    "twitter": ((0.85, 1.15, 1.20), 8.0, 0.25),
+    "google_play": ((1.10, 1.00, 0.90), 2.0, 0.25),
+}
+
+#: Noise and variability (assumptions): spatial std (log) of the persistent per-service field,
+#: of the day field, day-to-day std of the city volume, hour-cell common noise, mean events/day.
+SERVICE_FIELD_SIGMA = 0.30
+DAY_FIELD_SIGMA = 0.16
+CITY_DAY_SIGMA = 0.05
+CELL_HOUR_SIGMA = 0.08
+EVENTS_PER_DAY = 1.5
+#: Off-peak noise: mean of this many Pareto(SEED004_PARETO_SHAPE) draws, each capped at this
+#: multiple of the scale (hourly sums of heavy-tailed per-minute arrivals; caps keep it finite).
+NIGHT_DRAWS, NIGHT_CAP = 3, 10.0
+
+
+def decile_curve(table: dict[float, float], q: np.ndarray) -> np.ndarray:
+    """Log-linear interpolation of a per-decile value at quantiles ``q`` (decile i at q = i - 0.05)."""
+    deciles = np.array(sorted(table))
+    logs = np.log([table[d] for d in deciles])
+    return np.exp(np.interp(q, deciles - 0.05, logs))
+
+
+def mix_table(anchors: dict[int, tuple[float, float, float]]) -> np.ndarray:
+    """[24, 3] component mix per hour, linear between anchors (cyclic), rows summing to 1."""
+    hours = np.array(sorted(anchors), dtype=float)
+    values = np.array([anchors[int(h)] for h in hours])
+    hours_ext = np.concatenate([hours - 24, hours, hours + 24])
+    values_ext = np.concatenate([values, values, values])
+    mix = np.stack([np.interp(np.arange(24), hours_ext, values_ext[:, j]) for j in range(3)], axis=1)
+    return mix / mix.sum(axis=1, keepdims=True)
+
+
+def service_target_shares() -> dict[str, float]:
+    """Traffic share (fraction) of each AppShot service from seed 004, renormalised over the ten."""
+    raw = {s: sum(SEED004_SHARES[app][1] for app in SERVICE_APPS[s]) for s in SERVICES}
+    total = sum(raw.values())
+    return {s: raw[s] / total for s in SERVICES}
+
+
+def diurnal_profile(daytype: str, night_ratio: float | np.ndarray = 0.34) -> np.ndarray:
+    """Relative traffic per hour of day (last axis of length 24) for a cell whose off-peak/peak
+    ratio is ``night_ratio``: seed 004's night level (off-peak Pareto mean / peak Gaussian mean,
+    0.31-0.37 over the load deciles) shaped by :data:`NIGHT_SHAPE`, the day level 1 shaped by
+    :data:`DAY_SHAPE` between 08:00 and 22:00 (seed 004, section 6.1), with the fast transitions of
+    seed 004 section 4.1 (:func:`day_weight`). Not yet scaled to the weekday/weekend ratio."""
+    if daytype not in DAY_SHAPE:
+        raise AppshotInputError(f"unknown day type {daytype!r}; expected 'weekday' or 'weekend'")
+    day = day_weight(daytype)
+    night = np.asarray(night_ratio, dtype=float)[..., None] * np.asarray(NIGHT_SHAPE)
+    return night * (1.0 - day) + day * np.asarray(DAY_SHAPE[daytype])
+
+
+def day_weight(daytype: str) -> np.ndarray:
+    """[24] weight of the day-time level per hour (0 = night, 1 = day), with one-hour ramps."""
+    weight = np.zeros(24)
+    weight[DAY_START_HOUR:DAY_END_HOUR] = 1.0
+    if daytype == "weekday":
+        weight[DAY_START_HOUR - 2] = 0.25
+        weight[DAY_START_HOUR - 1] = 0.65
+        weight[DAY_END_HOUR] = 0.45
+        weight[DAY_END_HOUR + 1] = 0.15
+    else:  # later mornings and later nights at the weekend
+        weight[DAY_START_HOUR] = 0.55
+        weight[DAY_START_HOUR + 1] = 0.85
+        weight[DAY_START_HOUR - 1] = 0.2
+        weight[DAY_END_HOUR] = 0.7
+        weight[DAY_END_HOUR + 1] = 0.4
+        weight[0] = 0.15
+    return weight
+

@@ -1,0 +1,44 @@
+import pytest
+import torch
+
+from appshot_model.model.config import ModelConfig
+from appshot_model.model.networks import Generator, build_networks, crop_context, generator_parameter_count
+
+
+def _count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_parameter_count_matches_the_spec_for_the_paper_setting():
+    gen = Generator(27, 10, ModelConfig())
+    assert generator_parameter_count(27, 10, 64) == _count(gen) == 1_348_618
+
+
+@pytest.mark.parametrize("noise", ["film", "concat"])
+@pytest.mark.parametrize("kernel", [3, 4])
+def test_parameter_count_for_variants(noise, kernel):
+    cfg = ModelConfig(features=4, noise=noise, first_kernel=kernel, noise_dim=7)
+    assert generator_parameter_count(5, 3, 4, 7, kernel, noise) == _count(Generator(5, 3, cfg))
+
+
+@pytest.mark.parametrize("noise", ["film", "concat"])
+def test_shapes_range_and_noise_dependence(noise):
+    torch.manual_seed(0)
+    cfg = ModelConfig(features=4, noise=noise)
+    gen, d1, d2 = build_networks(6, 3, cfg)
+    context = torch.rand(5, 6, 12, 12)
+    out = gen(context, torch.randn(5, cfg.nz))
+    assert out.shape == (5, 3, 10, 10) and out.min() >= 0 and out.max() <= 1
+    gen.eval()
+    a, b = gen(context, torch.randn(5, cfg.nz)), gen(context, torch.randn(5, cfg.nz))
+    assert not torch.allclose(a, b)
+    cropped = crop_context(context, cfg)
+    assert cropped.shape == (5, 6, 10, 10)
+    assert torch.equal(cropped, context[:, :, 1:11, 1:11])
+    assert d1(out, cropped).shape == (5, 1, 5, 5)
+    assert d2(out.sum(1, keepdim=True), cropped).shape == (5, 1, 5, 5)
+
+
+def test_discriminators_can_be_switched_off():
+    gen, d1, d2 = build_networks(6, 3, ModelConfig(features=4, use_d1=False, use_d2=False))
+    assert d1 is None and d2 is None
