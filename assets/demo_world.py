@@ -13,7 +13,7 @@ from appshot_model.traffic.demo import DemoCity, simulate_context, simulate_traf
 from appshot_model.core.plots import curves_png, map_grid_png
 from appshot_model.traffic.peaks import weekday_mask
 from assets.metadata import png_metadata
-from pipelines.resources import AppshotSettings
+from assets.resources import AppshotSettings
 
 
 def build_demo_world_assets(cities: Mapping[str, DemoCity],

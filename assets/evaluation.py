@@ -22,7 +22,7 @@ from appshot_model.model.normalise import fit_normalisation
 from appshot_model.core.seeds import derive_seed
 from assets.common import by_city, training_cities
 from assets.metadata import png_metadata
-from pipelines.resources import AppshotSettings, EvaluationSettings
+from assets.resources import AppshotSettings, EvaluationSettings
 
 _ALL_AS_DICT = {"as_dict": True}
 #: A held-out city x hour reads the peak traffic of every city at the same hour.

@@ -13,7 +13,7 @@ from appshot_model.model.generate import generate_snapshots
 from appshot_model.core.plots import map_grid_png
 from appshot_model.core.seeds import derive_seed
 from assets.metadata import png_metadata
-from pipelines.resources import AppshotSettings
+from assets.resources import AppshotSettings
 
 SHOWN_SERVICES = ("instagram", "facebook", "netflix", "youtube")
 

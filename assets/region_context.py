@@ -1,7 +1,7 @@
 """Real regions as Dagster assets: grid, context cube and synthetic traffic, one partition per region file.
 
 Region files live in ``regions_dir`` as ``<key>.yaml`` (the ``region`` dynamic partitions, added by
-``pipelines.sensors.region_sensor``). Thin: the work is done by ``appshot_model.context``.
+``pipelines.sensors.region_sensor``; :func:`region_files` lists them). Thin: the work is done by ``appshot_model.context``.
 
 - ``region_grid`` (GeoParquet): the region's north-up grid, one row per cell;
 - ``region_context_cube`` (NetCDF, same format as the demo ``context_cube``): 27 attribute layers
@@ -35,12 +35,24 @@ from appshot_model.core.plots import map_grid_png
 from appshot_model.release.build import training_label
 from appshot_model.core.seeds import derive_seed
 from assets.metadata import png_metadata
-from pipelines.partitions import hour_partitions as default_hour_partitions
-from pipelines.resources import AppshotSettings
-from pipelines.sensors import REGION_SUFFIXES
+from appshot_model.release.layout import SAFE_NAME
+from assets.partitions import hour_partitions as default_hour_partitions
+from assets.resources import AppshotSettings
 
 SHOWN_SERVICES = ("instagram", "facebook", "netflix", "youtube")
 GROUP = "region_context"
+REGION_SUFFIXES = (".yaml", ".yml")
+
+
+def region_files(folder: str | os.PathLike) -> dict[str, Path]:
+    """``{partition key: file}`` for the valid region files of ``folder`` (sorted by key); names must be
+    usable as folder names (letters, digits, ``_ - .``)."""
+    root = Path(folder)
+    if not root.is_dir():
+        return {}
+    found = {p.stem: p for p in sorted(root.iterdir())
+             if p.is_file() and p.suffix.lower() in REGION_SUFFIXES and SAFE_NAME.match(p.stem)}
+    return dict(sorted(found.items()))
 
 
 def region_file(regions_dir: str | os.PathLike, key: str) -> Path:

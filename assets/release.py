@@ -21,7 +21,7 @@ from appshot_model.release import PublishResult, ReleasePart, publish_release, v
 from appshot_model.release import build as release_build
 from appshot_model.release.build import parts_from_run_dir, training_label
 from assets.metadata import png_metadata
-from pipelines.resources import AppshotSettings
+from assets.resources import AppshotSettings
 
 PREVIEW_SERVICES = ("youtube", "instagram", "netflix", "facebook")
 

@@ -12,7 +12,7 @@ from appshot_model.core.plots import curves_png
 from appshot_model.model.fit import load_run_config, train_peak_hour_model
 from assets.common import by_city, training_cities
 from assets.metadata import png_metadata
-from pipelines.resources import AppshotSettings
+from assets.resources import AppshotSettings
 
 _ALL_AS_DICT = {"as_dict": True}
 

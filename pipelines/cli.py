@@ -60,7 +60,7 @@ def demo(
     """Run the whole demo (simulated cities -> trained models -> generated snapshots -> release) as Dagster runs."""
     from pipelines.definitions import build_definitions
     from pipelines.demo_run import demo_plan
-    from pipelines.resources import AppshotSettings
+    from assets.resources import AppshotSettings
 
     home = ensure_dagster_home()
     try:
@@ -98,7 +98,7 @@ def evaluate(
     from appshot_model.evaluation.baselines import ABLATIONS, BASELINES, METHODS
     from pipelines.definitions import build_definitions
     from pipelines.demo_run import evaluation_plan
-    from pipelines.resources import AppshotSettings, EvaluationSettings
+    from assets.resources import AppshotSettings, EvaluationSettings
 
     groups = {"baselines": list(BASELINES), "ablations": list(ABLATIONS), "all": list(METHODS)}
     methods = list(dict.fromkeys(m for name in (method or ["appshot", "baselines"]) for m in groups.get(name, [name])))

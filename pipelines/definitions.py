@@ -19,10 +19,10 @@ from assets.release import build_release_assets
 from assets.traffic import build_traffic_assets
 from assets.training import build_training_assets
 from pipelines.io_managers import io_managers
-from pipelines.partitions import city_hour_partitions, city_partitions, hour_partitions
-from pipelines.resources import AppshotSettings, EvaluationSettings, default_data_dir
+from assets.partitions import city_hour_partitions, city_partitions, hour_partitions, region_partitions
+from assets.resources import AppshotSettings, EvaluationSettings, default_data_dir
 from pipelines.schedules import release_schedule
-from pipelines.sensors import region_partitions, region_sensor
+from pipelines.sensors import region_sensor
 
 #: Stage jobs, in the order the whole demo runs them (Dagster jobs need one partitioning each).
 STAGE_JOBS = ("demo_world_job", "peak_traffic_job", "attribute_selection_job", "training_job", "generation_job",

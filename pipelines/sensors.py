@@ -8,30 +8,14 @@ remove its partition. Names must be usable as folder names (letters, digits, ``_
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-import os
-from pathlib import Path
+from dagster import (DefaultSensorStatus, JobDefinition, RunRequest, SensorDefinition, SensorEvaluationContext,
+                     SensorResult, SkipReason, sensor)
 
-from dagster import (DefaultSensorStatus, DynamicPartitionsDefinition, JobDefinition, RunRequest,
-                     SensorDefinition, SensorEvaluationContext, SensorResult, SkipReason, sensor)
-
-from appshot_model.release.layout import _SAFE_NAME
-
-REGION_PARTITIONS_NAME = "region"
-#: The dynamic partitions of regions (same name as the region context assets use).
-region_partitions = DynamicPartitionsDefinition(name=REGION_PARTITIONS_NAME)
-REGION_SUFFIXES = (".yaml", ".yml")
-
-
-def region_files(folder: str | os.PathLike) -> dict[str, Path]:
-    """``{partition key: file}`` for the valid region files of ``folder`` (sorted by key)."""
-    root = Path(folder)
-    if not root.is_dir():
-        return {}
-    found = {p.stem: p for p in sorted(root.iterdir())
-             if p.is_file() and p.suffix.lower() in REGION_SUFFIXES and _SAFE_NAME.match(p.stem)}
-    return dict(sorted(found.items()))
+from assets.partitions import REGION_PARTITIONS_NAME, region_partitions
+from assets.region_context import region_files
 
 
 def region_sensor(job: JobDefinition | Any, regions_dir: str | os.PathLike,

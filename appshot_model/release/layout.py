@@ -36,12 +36,12 @@ MODELS_DIR = "models"
 CONTEXT_DIR = "context"
 STAGING_PREFIX = ".staging-"
 
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def check_part_name(value: str, what: str) -> str:
     """Return ``value`` when usable as a directory name, else raise naming it."""
-    if not _SAFE_NAME.match(value or ""):
+    if not SAFE_NAME.match(value or ""):
         raise AppshotInputError(
             f"{what} {value!r} cannot name a release folder; use letters, digits, '_', '-', '.'")
     return value

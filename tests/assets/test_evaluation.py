@@ -14,7 +14,7 @@ from appshot_model.evaluation.report import read_results
 from appshot_model.evaluation.metrics import HEADLINE_METRICS
 from pipelines.definitions import build_definitions
 from pipelines.demo_run import evaluation_plan, run_plan
-from pipelines.resources import AppshotSettings, EvaluationSettings
+from assets.resources import AppshotSettings, EvaluationSettings
 
 CITIES = [small_demo_city("alpha", 20, 22), small_demo_city("beta", 24, 20, seed_offset=1),
           small_demo_city("gamma", 22, 22, seed_offset=2)]

@@ -13,10 +13,10 @@ from appshot_model.core.cube import write_cube
 from appshot_model.release import list_releases, verify_release
 from assets.release import build_release_assets
 from pipelines.io_managers import io_managers
-from pipelines.partitions import city_hour_partitions, city_partitions, hour_partitions
-from pipelines.resources import AppshotSettings
+from assets.partitions import city_hour_partitions, city_partitions, hour_partitions, region_partitions
+from assets.resources import AppshotSettings
 from pipelines.schedules import release_schedule
-from pipelines.sensors import region_partitions, region_sensor
+from pipelines.sensors import region_sensor
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from dagster import DagsterInstance
 
 from appshot_model.traffic.demo import small_demo_city
 from pipelines.definitions import STAGE_JOBS, build_definitions
-from pipelines.resources import AppshotSettings
+from assets.resources import AppshotSettings
 
 
 def test_definitions_load_with_jobs_schedule_and_sensor(tmp_path):

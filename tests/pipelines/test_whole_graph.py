@@ -16,7 +16,7 @@ from appshot_model.core.cube import read_cube
 from appshot_model.traffic.demo import small_demo_city
 from pipelines.definitions import build_definitions
 from pipelines.demo_run import run_demo
-from pipelines.resources import AppshotSettings
+from assets.resources import AppshotSettings
 
 TINY_CONFIG = """\
 model:

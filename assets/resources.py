@@ -1,4 +1,4 @@
-"""Run settings shared by the assets, chosen per deployment (Dagster run config or defaults)."""
+"""Run settings the assets need (Dagster resources), chosen per deployment by ``pipelines.definitions``."""
 
 from __future__ import annotations
 
