@@ -10,6 +10,8 @@ from dagster import MultiPartitionKey
 from appshot_model.core.errors import AppshotInputError
 
 T = TypeVar("T")
+#: Input metadata: hand the (multi-)partition values to the asset as ``{partition key: value}``.
+ALL_AS_DICT = {"as_dict": True}
 
 
 def by_city(values: Mapping[str, T]) -> dict[str, T]:

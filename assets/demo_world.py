@@ -9,8 +9,8 @@ import xarray as xr
 from dagster import AssetExecutionContext, AssetsDefinition, MetadataValue, PartitionsDefinition, asset
 
 from appshot_model.core.cube import check_context, check_traffic
-from appshot_model.traffic.demo import DemoCity, simulate_context, simulate_traffic
 from appshot_model.core.plots import curves_png, map_grid_png
+from appshot_model.traffic.demo import DemoCity, simulate_context, simulate_traffic
 from appshot_model.traffic.peaks import weekday_mask
 from assets.metadata import png_metadata
 from assets.resources import AppshotSettings

@@ -12,46 +12,29 @@ import xarray as xr
 from dagster import (AllPartitionMapping, AssetExecutionContext, AssetIn, AssetsDefinition, DimensionPartitionMapping,
                      IdentityPartitionMapping, MetadataValue, MultiPartitionMapping, PartitionsDefinition, asset)
 
+from appshot_model.core.io import atomic_path
+from appshot_model.core.seeds import derive_seed
 from appshot_model.evaluation.baselines import Budget, generate_method, method_spec, train_method
+from appshot_model.evaluation.folds import fold_inputs
 from appshot_model.evaluation.reference import evaluate_city
 from appshot_model.evaluation.report import (maps_figure, metrics_figure, results_markdown, results_table,
                                              share_error_figure, stochasticity_figure, write_results)
-from appshot_model.core.io import atomic_path
-from appshot_model.context.selection import select_attributes, spearman_table
-from appshot_model.model.normalise import fit_normalisation
-from appshot_model.core.seeds import derive_seed
-from assets.common import by_city, training_cities
+from assets.common import ALL_AS_DICT, by_city, training_cities
 from assets.metadata import png_metadata
 from assets.resources import AppshotSettings, EvaluationSettings
 
-_ALL_AS_DICT = {"as_dict": True}
 #: A held-out city x hour reads the peak traffic of every city at the same hour.
 SAME_HOUR_ALL_CITIES = MultiPartitionMapping({
     "city": DimensionPartitionMapping("city", AllPartitionMapping()),
     "hour": DimensionPartitionMapping("hour", IdentityPartitionMapping())})
 
 
-def fold_inputs(contexts: dict[str, xr.DataArray], traffic: dict[str, xr.DataArray], train: list[str],
-                threshold: float) -> tuple[list[str], dict]:
-    """Attributes (Spearman over the fold's training cities at this hour) and normalisation constants
-    fitted on those cities only."""
-    attributes = [str(a) for a in next(iter(contexts.values())).attribute.values]
-    services = [str(s) for s in traffic[train[0]].service.values]
-    table = spearman_table({c: contexts[c].sel(attribute=attributes).values for c in train},
-                           {c: traffic[c].mean(dim="time").transpose("service", "y", "x").values for c in train},
-                           attributes, services)
-    selected, _ = select_attributes(table, threshold)
-    fitted = fit_normalisation([traffic[c].transpose("time", "service", "y", "x").values for c in train],
-                               [contexts[c].sel(attribute=selected).values for c in train], services, selected)
-    return selected, fitted.to_dict()
-
-
 def build_evaluation_assets(city_hour_partitions: PartitionsDefinition) -> list[AssetsDefinition]:
     """``loco_scores`` (partitioned by held-out city x hour) and the gathered ``evaluation_report``."""
 
     @asset(partitions_def=city_hour_partitions, group_name="evaluation", kinds={"pandas"},
-           ins={"context_cube": AssetIn(partition_mapping=AllPartitionMapping(), metadata=_ALL_AS_DICT),
-                "peak_traffic": AssetIn(partition_mapping=SAME_HOUR_ALL_CITIES, metadata=_ALL_AS_DICT)})
+           ins={"context_cube": AssetIn(partition_mapping=AllPartitionMapping(), metadata=ALL_AS_DICT),
+                "peak_traffic": AssetIn(partition_mapping=SAME_HOUR_ALL_CITIES, metadata=ALL_AS_DICT)})
     def loco_scores(context: AssetExecutionContext, settings: AppshotSettings, evaluation: EvaluationSettings,
                     context_cube: dict[str, xr.DataArray], peak_traffic: dict[str, xr.DataArray]) -> dict:
         """Hold the partition's city out: fit attribute selection, normalisation and every method on the
@@ -99,7 +82,7 @@ def build_evaluation_assets(city_hour_partitions: PartitionsDefinition) -> list[
 
     @asset(group_name="evaluation", kinds={"pandas"},
            ins={"loco_scores": AssetIn(partition_mapping=AllPartitionMapping(),
-                                       metadata={**_ALL_AS_DICT, "allow_missing_partitions": True})})
+                                       metadata={**ALL_AS_DICT, "allow_missing_partitions": True})})
     def evaluation_report(context: AssetExecutionContext, settings: AppshotSettings,
                           loco_scores: dict[str, dict]) -> dict:
         """Table II-like report: methods x metrics per peak hour, mean over the held-out cities scored so

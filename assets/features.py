@@ -6,23 +6,21 @@ import xarray as xr
 from dagster import (AllPartitionMapping, AssetExecutionContext, AssetIn, AssetsDefinition, MetadataValue,
                      MultiToSingleDimensionPartitionMapping, PartitionsDefinition, asset)
 
-from appshot_model.context.selection import select_attributes, spearman_table
+from appshot_model.context.selection import cube_scc_table, select_attributes
 from appshot_model.core.names import ATTRIBUTES, SERVICES, check_names
-from appshot_model.model.normalise import fit_normalisation
 from appshot_model.core.plots import bar_png
-from assets.common import by_city, training_cities
+from appshot_model.model.normalise import fit_normalisation_to_cubes
+from assets.common import ALL_AS_DICT, by_city, training_cities
 from assets.metadata import png_metadata
 from assets.resources import AppshotSettings
-
-_ALL_AS_DICT = {"as_dict": True}
 
 
 def build_feature_assets(hour_partitions: PartitionsDefinition) -> list[AssetsDefinition]:
     """``attribute_selection`` (one for the deployment) and ``normalisation`` (per peak hour)."""
 
     @asset(group_name="features", kinds={"pandas"},
-           ins={"context_cube": AssetIn(partition_mapping=AllPartitionMapping(), metadata=_ALL_AS_DICT),
-                "peak_traffic": AssetIn(partition_mapping=AllPartitionMapping(), metadata=_ALL_AS_DICT)})
+           ins={"context_cube": AssetIn(partition_mapping=AllPartitionMapping(), metadata=ALL_AS_DICT),
+                "peak_traffic": AssetIn(partition_mapping=AllPartitionMapping(), metadata=ALL_AS_DICT)})
     def attribute_selection(context: AssetExecutionContext, settings: AppshotSettings,
                             context_cube: dict[str, xr.DataArray], peak_traffic: dict[str, xr.DataArray]) -> dict:
         """Attributes whose |Spearman| with the weekday peak-hour traffic maps, averaged over training
@@ -31,17 +29,13 @@ def build_feature_assets(hour_partitions: PartitionsDefinition) -> list[AssetsDe
         cities = training_cities(contexts, settings.held_out_cities)
         attributes = check_names([str(a) for a in next(iter(contexts.values())).attribute.values], ATTRIBUTES,
                                  "attribute", "context_cube")
-        services = check_names([str(s) for s in next(iter(peak_traffic.values())).service.values], SERVICES,
-                               "service", "peak_traffic")
-        table_parts = []
+        check_names([str(s) for s in next(iter(peak_traffic.values())).service.values], SERVICES, "service",
+                    "peak_traffic")
+        by_hour: dict[str, dict[str, xr.DataArray]] = {}
         for key, snapshots in peak_traffic.items():
-            city = key.keys_by_dimension["city"]
-            if city not in cities:
-                continue
-            mean_map = snapshots.mean(dim="time").transpose("service", "y", "x").values
-            part = spearman_table({city: contexts[city].sel(attribute=attributes).values}, {city: mean_map},
-                                  attributes, services)
-            table_parts.append(part.assign(hour=key.keys_by_dimension["hour"]).set_index("hour", append=True))
+            by_hour.setdefault(key.keys_by_dimension["hour"], {})[key.keys_by_dimension["city"]] = snapshots
+        table_parts = [cube_scc_table(contexts, snapshots, cities, attributes).assign(hour=hour)
+                       .set_index("hour", append=True) for hour, snapshots in by_hour.items()]
         table = pd.concat(table_parts)
         selected, average = select_attributes(table, settings.spearman_threshold)
         summary = pd.DataFrame({"average_scc": average, "average_abs_scc": table.abs().mean(),
@@ -58,21 +52,16 @@ def build_feature_assets(hour_partitions: PartitionsDefinition) -> list[AssetsDe
                 "scc_table": table.reset_index().to_dict(orient="records")}
 
     @asset(partitions_def=hour_partitions, group_name="features", kinds={"numpy"},
-           ins={"context_cube": AssetIn(partition_mapping=AllPartitionMapping(), metadata=_ALL_AS_DICT),
+           ins={"context_cube": AssetIn(partition_mapping=AllPartitionMapping(), metadata=ALL_AS_DICT),
                 "peak_traffic": AssetIn(partition_mapping=MultiToSingleDimensionPartitionMapping("hour"),
-                                        metadata=_ALL_AS_DICT)})
+                                        metadata=ALL_AS_DICT)})
     def normalisation(context: AssetExecutionContext, settings: AppshotSettings, attribute_selection: dict,
                       context_cube: dict[str, xr.DataArray], peak_traffic: dict[str, xr.DataArray]) -> dict:
         """Per-service global per-pixel maximum (+ epsilon) and per-attribute context scaling,
         fitted on the training cities' weekday snapshots of this peak hour."""
         contexts, traffic = by_city(context_cube), by_city(peak_traffic)
         cities = training_cities(traffic, settings.held_out_cities)
-        attributes = attribute_selection["attributes"]
-        services = [str(s) for s in traffic[cities[0]].service.values]
-        fitted = fit_normalisation(
-            [traffic[c].transpose("time", "service", "y", "x").values for c in cities],
-            [contexts[c].sel(attribute=attributes).values for c in cities], services, attributes)
-        constants = fitted.to_dict()
+        constants = fit_normalisation_to_cubes(contexts, traffic, cities, attribute_selection["attributes"]).to_dict()
         context.add_output_metadata({"training_cities": MetadataValue.json(cities),
                                      "constants": MetadataValue.json(constants)})
         return {**constants, "hour": context.partition_key, "training_cities": cities}

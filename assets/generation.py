@@ -7,15 +7,13 @@ import xarray as xr
 from dagster import (AssetExecutionContext, AssetIn, AssetsDefinition, MetadataValue,
                      MultiToSingleDimensionPartitionMapping, PartitionsDefinition, asset)
 
-from appshot_model.model.artefact import ModelArtefact
-from appshot_model.core.export import write_snapshot_geotiff
-from appshot_model.model.generate import generate_snapshots
-from appshot_model.core.plots import map_grid_png
+from appshot_model.core.export import write_sample_geotiffs
+from appshot_model.core.plots import map_grid_png, sample_rows, shown_services
 from appshot_model.core.seeds import derive_seed
+from appshot_model.model.artefact import ModelArtefact
+from appshot_model.model.generate import generate_snapshots
 from assets.metadata import png_metadata
 from assets.resources import AppshotSettings
-
-SHOWN_SERVICES = ("instagram", "facebook", "netflix", "youtube")
 
 
 def build_generation_assets(city_hour_partitions: PartitionsDefinition) -> list[AssetsDefinition]:
@@ -38,17 +36,12 @@ def build_generation_assets(city_hour_partitions: PartitionsDefinition) -> list[
         tiff_dir = Path(settings.data_dir) / "generated" / city / hour
         tags = {"label": "synthetic", "seed": str(seed), "model_hash": trained_model.model_hash, "city": city,
                 "peak_hour": hour, "units": generated.attrs["units"]}
-        tiffs = [write_snapshot_geotiff(generated.isel(sample=i), tiff_dir / f"sample_{i:03d}.tif",
-                                        {**tags, "sample": str(i)})
-                 for i in range(generated.sizes["sample"])]
-        shown = [s for s in SHOWN_SERVICES if s in generated.service.values]
+        tiffs = write_sample_geotiffs(generated, tiff_dir, tags)
+        shown = shown_services(generated)
         real_mean = peak_traffic.mean(dim="time")
-        png = map_grid_png(
-            {"real (mean weekday)": [real_mean.sel(service=s).values for s in shown],
-             "generated #0": [generated.isel(sample=0).sel(service=s).values for s in shown],
-             "generated #1": [generated.isel(sample=min(1, generated.sizes["sample"] - 1)).sel(service=s).values
-                              for s in shown]},
-            shown, title=f"{city}, {hour} peak ({generated.attrs['units']})")
+        png = map_grid_png({"real (mean weekday)": [real_mean.sel(service=s).values for s in shown],
+                            **sample_rows(generated, shown, label="generated")},
+                           shown, title=f"{city}, {hour} peak ({generated.attrs['units']})")
         totals = generated.sum(dim=("service", "y", "x")).values
         context.add_output_metadata({
             "label": "synthetic", "seed": seed, "model_hash": trained_model.model_hash,

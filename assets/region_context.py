@@ -23,23 +23,22 @@ import xarray as xr
 from dagster import (AssetExecutionContext, AssetIn, AssetsDefinition, MetadataValue, MultiPartitionsDefinition,
                      MultiToSingleDimensionPartitionMapping, PartitionsDefinition, asset)
 
-from appshot_model.model.artefact import ModelArtefact
 from appshot_model.context.build import (build_context_cube, check_model_attributes, layers_table, overview_png,
                                          write_layer_pngs)
 from appshot_model.context.region import Region, load_region
 from appshot_model.core.cube import grid_of
 from appshot_model.core.errors import AppshotInputError
-from appshot_model.core.export import write_snapshot_geotiff
-from appshot_model.model.generate import generate_snapshots
-from appshot_model.core.plots import map_grid_png
-from appshot_model.release.build import training_label
+from appshot_model.core.export import write_sample_geotiffs
+from appshot_model.core.plots import map_grid_png, sample_rows, shown_services
 from appshot_model.core.seeds import derive_seed
-from assets.metadata import png_metadata
+from appshot_model.model.artefact import ModelArtefact
+from appshot_model.model.generate import generate_snapshots
+from appshot_model.release.build import training_label
 from appshot_model.release.layout import SAFE_NAME
+from assets.metadata import png_metadata
 from assets.partitions import hour_partitions as default_hour_partitions
 from assets.resources import AppshotSettings
 
-SHOWN_SERVICES = ("instagram", "facebook", "netflix", "youtube")
 GROUP = "region_context"
 REGION_SUFFIXES = (".yaml", ".yml")
 
@@ -161,12 +160,9 @@ def build_region_context_assets(region_partitions: PartitionsDefinition, regions
         tags = {"label": "synthetic", "statement": statement, "seed": str(seed),
                 "model_hash": trained_model.model_hash, "region": region, "peak_hour": hour,
                 "units": generated.attrs["units"]}
-        for i in range(generated.sizes["sample"]):
-            write_snapshot_geotiff(generated.isel(sample=i), tiff_dir / f"sample_{i:03d}.tif", {**tags, "sample": str(i)})
-        shown = [s for s in SHOWN_SERVICES if s in generated.service.values] or \
-            [str(s) for s in generated.service.values[:4]]
-        rows = {f"generated #{i}": [generated.isel(sample=i).sel(service=s).values for s in shown]
-                for i in range(min(2, generated.sizes["sample"]))}
+        write_sample_geotiffs(generated, tiff_dir, tags)
+        shown = shown_services(generated)
+        rows = sample_rows(generated, shown, label="generated")
         png = map_grid_png(rows, shown, title=f"{region}, {hour} peak: {statement} ({generated.attrs['units']})")
         totals = generated.sum(dim=("service", "y", "x")).values
         context.add_output_metadata({

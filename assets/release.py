@@ -16,14 +16,13 @@ import xarray as xr
 from dagster import (AssetDep, AssetExecutionContext, AssetIn, AssetsDefinition, MetadataValue,
                      MultiToSingleDimensionPartitionMapping, PartitionsDefinition, asset)
 
-from appshot_model.core.plots import map_grid_png
-from appshot_model.release import PublishResult, ReleasePart, publish_release, verify_release
+from appshot_model.core.plots import map_grid_png, sample_rows, shown_services
+from appshot_model.release import PublishResult, ReleasePart
 from appshot_model.release import build as release_build
+from appshot_model.release import publish_release, verify_release
 from appshot_model.release.build import parts_from_run_dir, training_label
 from assets.metadata import png_metadata
 from assets.resources import AppshotSettings
-
-PREVIEW_SERVICES = ("youtube", "instagram", "netflix", "facebook")
 
 
 def release_metadata(result: PublishResult, verified: bool) -> dict[str, MetadataValue]:
@@ -46,11 +45,8 @@ def release_metadata(result: PublishResult, verified: bool) -> dict[str, Metadat
 
 def preview_png(snapshots: xr.DataArray, title: str) -> bytes:
     """Sample 0 (and 1 when present) of up to four services."""
-    services = [s for s in PREVIEW_SERVICES if s in snapshots.service.values] or \
-        [str(s) for s in snapshots.service.values[:4]]
-    rows = {f"sample {i}": [snapshots.isel(sample=i).sel(service=s).values for s in services]
-            for i in range(min(2, snapshots.sizes["sample"]))}
-    return map_grid_png(rows, services, title=title)
+    services = shown_services(snapshots)
+    return map_grid_png(sample_rows(snapshots, services), services, title=title)
 
 
 def _verify(result: PublishResult) -> bool:

@@ -7,14 +7,12 @@ import xarray as xr
 from dagster import (AllPartitionMapping, AssetExecutionContext, AssetIn, AssetsDefinition, MetadataValue,
                      MultiToSingleDimensionPartitionMapping, PartitionsDefinition, asset)
 
-from appshot_model.model.artefact import ModelArtefact
 from appshot_model.core.plots import curves_png
+from appshot_model.model.artefact import ModelArtefact
 from appshot_model.model.fit import load_run_config, train_peak_hour_model
-from assets.common import by_city, training_cities
+from assets.common import ALL_AS_DICT, by_city, training_cities
 from assets.metadata import png_metadata
 from assets.resources import AppshotSettings
-
-_ALL_AS_DICT = {"as_dict": True}
 
 
 def build_training_assets(hour_partitions: PartitionsDefinition) -> list[AssetsDefinition]:
@@ -22,9 +20,9 @@ def build_training_assets(hour_partitions: PartitionsDefinition) -> list[AssetsD
 
     @asset(partitions_def=hour_partitions, group_name="training", io_manager_key="model_io_manager",
            kinds={"pytorch"},
-           ins={"context_cube": AssetIn(partition_mapping=AllPartitionMapping(), metadata=_ALL_AS_DICT),
+           ins={"context_cube": AssetIn(partition_mapping=AllPartitionMapping(), metadata=ALL_AS_DICT),
                 "peak_traffic": AssetIn(partition_mapping=MultiToSingleDimensionPartitionMapping("hour"),
-                                        metadata=_ALL_AS_DICT)})
+                                        metadata=ALL_AS_DICT)})
     def trained_model(context: AssetExecutionContext, settings: AppshotSettings, attribute_selection: dict,
                       normalisation: dict, context_cube: dict[str, xr.DataArray],
                       peak_traffic: dict[str, xr.DataArray]) -> ModelArtefact:

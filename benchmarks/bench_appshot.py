@@ -19,9 +19,9 @@ import time
 
 import numpy as np
 import torch
+from machine import cpu_model  # noqa: E402  (benchmarks/ is the script's folder)
 
 from appshot_model.model.config import ModelConfig, TrainConfig
-from machine import cpu_model  # noqa: E402  (benchmarks/ is the script's folder)
 from appshot_model.model.generate import generate_fast, generate_naive
 from appshot_model.model.networks import Generator
 from appshot_model.model.patches import patch_origins
@@ -29,7 +29,6 @@ from appshot_model.model.train import train_gan
 
 K, S = 27, 10
 CITY_SIZES = [(33, 33), (50, 60), (70, 80), (80, 100), (97, 123)]
-
 
 
 def best_of(repeats: int, fn) -> float:

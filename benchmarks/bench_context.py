@@ -24,7 +24,6 @@ sys.path.insert(0, str(ROOT))
 from machine import cpu_model  # noqa: E402  (benchmarks/ is the script's folder)
 
 
-
 def machine() -> str:
     import importlib.metadata as md
 

@@ -36,7 +36,6 @@ from machine import cpu_model  # noqa: E402  (benchmarks/ is the script's folder
 HEIGHT, WIDTH = 97, 123
 
 
-
 def traffic_like_pair(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A real-like map (12 log-normal-amplitude Gaussian blobs of 3-15 cells, x log-normal cell
     noise, small floor) and a generated-like one (same blobs moved by ~2 cells and rescaled by

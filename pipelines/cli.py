@@ -58,9 +58,9 @@ def demo(
     config: Annotated[Path | None, typer.Option(help="YAML with model: and train: sections.")] = None,
 ) -> None:
     """Run the whole demo (simulated cities -> trained models -> generated snapshots -> release) as Dagster runs."""
+    from assets.resources import AppshotSettings
     from pipelines.definitions import build_definitions
     from pipelines.demo_run import demo_plan
-    from assets.resources import AppshotSettings
 
     home = ensure_dagster_home()
     try:
@@ -96,9 +96,9 @@ def evaluate(
     method on the other cities, generate the held-out city, score it beside the Data reference, and
     write the Table II-like report (CSV, Markdown, figures)."""
     from appshot_model.evaluation.baselines import ABLATIONS, BASELINES, METHODS
+    from assets.resources import AppshotSettings, EvaluationSettings
     from pipelines.definitions import build_definitions
     from pipelines.demo_run import evaluation_plan
-    from assets.resources import AppshotSettings, EvaluationSettings
 
     groups = {"baselines": list(BASELINES), "ablations": list(ABLATIONS), "all": list(METHODS)}
     methods = list(dict.fromkeys(m for name in (method or ["appshot", "baselines"]) for m in groups.get(name, [name])))

@@ -8,22 +8,48 @@ from pathlib import Path
 
 from dagster import AssetSelection, Definitions, define_asset_job
 
-from appshot_model.traffic.demo import DEMO_CITIES, DemoCity
 from appshot_model.core.names import PEAK_HOURS
+from appshot_model.traffic.demo import DEMO_CITIES, DemoCity
 from assets.demo_world import build_demo_world_assets
 from assets.evaluation import build_evaluation_assets
 from assets.features import build_feature_assets
 from assets.generation import build_generation_assets
+from assets.partitions import city_hour_partitions, city_partitions, hour_partitions, region_partitions
 from assets.region_context import build_region_context_assets
 from assets.release import build_release_assets
+from assets.resources import AppshotSettings, EvaluationSettings, default_data_dir
 from assets.traffic import build_traffic_assets
 from assets.training import build_training_assets
 from pipelines.io_managers import io_managers
-from assets.partitions import city_hour_partitions, city_partitions, hour_partitions, region_partitions
-from assets.resources import AppshotSettings, EvaluationSettings, default_data_dir
 from pipelines.schedules import release_schedule
 from pipelines.sensors import region_sensor
 
+#: Jobs: name, asset selection, partitioning (a key of the partitions built below, None: unpartitioned), description.
+JOBS: tuple[tuple[str, AssetSelection, str | None, str], ...] = (
+    ("demo_world_job", AssetSelection.groups("demo_world"), "city",
+     "Simulate one demo city: grid, context cube, hourly traffic cube."),
+    ("peak_traffic_job", AssetSelection.assets("peak_traffic"), "city_hour",
+     "Extract the weekday snapshots of one city at one peak hour."),
+    ("attribute_selection_job", AssetSelection.assets("attribute_selection"), None,
+     "Spearman attribute selection over the training cities."),
+    ("training_job", AssetSelection.assets("normalisation", "trained_model"), "hour",
+     "Normalisation constants and the AppShot model of one peak hour."),
+    ("generation_job", AssetSelection.assets("generated_snapshots"), "city_hour",
+     "Generate N synthetic snapshots for one city x peak hour."),
+    ("city_hour_release_job", AssetSelection.assets("city_hour_release"), "city_hour",
+     "Publish and verify the release of one city x peak hour."),
+    ("release_job", AssetSelection.assets("release"), None,
+     "Gather every generated city x peak hour into one versioned release."),
+    ("loco_job", AssetSelection.assets("loco_scores"), "city_hour",
+     "Leave one city out: train every evaluated method on the other cities, generate and score the held-out "
+     "city at one peak hour."),
+    ("evaluation_report_job", AssetSelection.assets("evaluation_report"), None,
+     "Gather the leave-one-city-out scores into the fidelity report."),
+    ("region_context_job", AssetSelection.assets("region_grid", "region_context_cube"), "region",
+     "Grid and real context cube of one region file."),
+    ("region_traffic_job", AssetSelection.assets("region_traffic"), None,
+     "Synthetic traffic for one region x peak hour (model trained on the demo world)."),
+)
 #: Stage jobs, in the order the whole demo runs them (Dagster jobs need one partitioning each).
 STAGE_JOBS = ("demo_world_job", "peak_traffic_job", "attribute_selection_job", "training_job", "generation_job",
               "release_job")
@@ -53,31 +79,10 @@ def build_definitions(cities: Sequence[DemoCity] = DEMO_CITIES, hours: Sequence[
         *build_evaluation_assets(city_hour),
         *build_region_context_assets(region_partitions, regions_dir, hours_def),
     ]
-    jobs = [
-        define_asset_job("demo_world_job", AssetSelection.groups("demo_world"), partitions_def=cities_def,
-                         description="Simulate one demo city: grid, context cube, hourly traffic cube."),
-        define_asset_job("peak_traffic_job", AssetSelection.assets("peak_traffic"), partitions_def=city_hour,
-                         description="Extract the weekday snapshots of one city at one peak hour."),
-        define_asset_job("attribute_selection_job", AssetSelection.assets("attribute_selection"),
-                         description="Spearman attribute selection over the training cities."),
-        define_asset_job("training_job", AssetSelection.assets("normalisation", "trained_model"),
-                         partitions_def=hours_def, description="Normalisation constants and the AppShot model of one peak hour."),
-        define_asset_job("generation_job", AssetSelection.assets("generated_snapshots"), partitions_def=city_hour,
-                         description="Generate N synthetic snapshots for one city x peak hour."),
-        define_asset_job("city_hour_release_job", AssetSelection.assets("city_hour_release"), partitions_def=city_hour,
-                         description="Publish and verify the release of one city x peak hour."),
-        define_asset_job("release_job", AssetSelection.assets("release"),
-                         description="Gather every generated city x peak hour into one versioned release."),
-        define_asset_job("loco_job", AssetSelection.assets("loco_scores"), partitions_def=city_hour,
-                         description="Leave one city out: train every evaluated method on the other cities, "
-                                     "generate and score the held-out city at one peak hour."),
-        define_asset_job("evaluation_report_job", AssetSelection.assets("evaluation_report"),
-                         description="Gather the leave-one-city-out scores into the fidelity report."),
-        define_asset_job("region_context_job", AssetSelection.assets("region_grid", "region_context_cube"),
-                         partitions_def=region_partitions, description="Grid and real context cube of one region file."),
-        define_asset_job("region_traffic_job", AssetSelection.assets("region_traffic"),
-                         description="Synthetic traffic for one region x peak hour (model trained on the demo world)."),
-    ]
+    partitions = {"city": cities_def, "city_hour": city_hour, "hour": hours_def, "region": region_partitions,
+                  None: None}
+    jobs = [define_asset_job(name, selection, partitions_def=partitions[partitioning], description=description)
+            for name, selection, partitioning, description in JOBS]
     by_job = {job.name: job for job in jobs}
     return Definitions(assets=assets, jobs=jobs, schedules=[release_schedule(by_job["release_job"])],
                        sensors=[region_sensor(by_job["region_context_job"], regions_dir)],

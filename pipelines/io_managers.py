@@ -8,7 +8,8 @@ directory. Writes are atomic (temp path, then rename).
 from __future__ import annotations
 
 import json
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 from dagster import ConfigurableIOManagerFactory, InputContext, OutputContext, UPathIOManager
 from upath import UPath
@@ -20,7 +21,22 @@ DEFAULT_BASE_PATH = "data/assets"
 
 
 class _FileIO(UPathIOManager):
-    """UPathIOManager that always hands a dict to inputs declared with metadata ``as_dict``."""
+    """UPathIOManager that always hands a dict to inputs declared with metadata ``as_dict``; subclasses
+    say how one object is written to and read from a local path."""
+
+    def write(self, obj: Any, path: str) -> None:
+        raise NotImplementedError
+
+    def read(self, path: str) -> Any:
+        raise NotImplementedError
+
+    def dump_to_path(self, context: OutputContext, obj: Any, path: UPath) -> None:
+        self.write(obj, path.path)
+
+    def load_from_path(self, context: InputContext, path: UPath) -> Any:
+        if not path.exists():
+            raise FileNotFoundError(path.path)
+        return self.read(path.path)
 
     def load_partitions(self, context: InputContext) -> Any:
         result = super().load_partitions(context)
@@ -33,98 +49,68 @@ class _FileIO(UPathIOManager):
 class _CubeIO(_FileIO):
     extension = ".nc"
 
-    def dump_to_path(self, context: OutputContext, obj: Any, path: UPath) -> None:
-        write_cube(obj, path.path)
+    def write(self, obj: Any, path: str) -> None:
+        write_cube(obj, path)
 
-    def load_from_path(self, context: InputContext, path: UPath) -> Any:
-        if not path.exists():
-            raise FileNotFoundError(path.path)
-        return read_cube(path.path)
+    def read(self, path: str) -> Any:
+        return read_cube(path)
 
 
 class _JsonIO(_FileIO):
     extension = ".json"
 
-    def dump_to_path(self, context: OutputContext, obj: Any, path: UPath) -> None:
-        with atomic_path(path.path) as tmp:
+    def write(self, obj: Any, path: str) -> None:
+        with atomic_path(path) as tmp:
             tmp.write_text(json.dumps(obj, indent=2, sort_keys=True))
 
-    def load_from_path(self, context: InputContext, path: UPath) -> Any:
-        if not path.exists():
-            raise FileNotFoundError(path.path)
-        return json.loads(path.read_text())
+    def read(self, path: str) -> Any:
+        return json.loads(Path(path).read_text())
 
 
 class _GeoParquetIO(_FileIO):
     extension = ".parquet"
 
-    def dump_to_path(self, context: OutputContext, obj: Any, path: UPath) -> None:
-        with atomic_path(path.path) as tmp:
+    def write(self, obj: Any, path: str) -> None:
+        with atomic_path(path) as tmp:
             obj.to_parquet(tmp)
 
-    def load_from_path(self, context: InputContext, path: UPath) -> Any:
+    def read(self, path: str) -> Any:
         import geopandas as gpd
 
-        if not path.exists():
-            raise FileNotFoundError(path.path)
-        return gpd.read_parquet(path.path)
+        return gpd.read_parquet(path)
 
 
 class _ModelIO(_FileIO):
     extension = ""
 
-    def dump_to_path(self, context: OutputContext, obj: Any, path: UPath) -> None:
-        obj.save(path.path)
+    def write(self, obj: Any, path: str) -> None:
+        obj.save(path)
 
-    def load_from_path(self, context: InputContext, path: UPath) -> Any:
+    def read(self, path: str) -> Any:
         from appshot_model.model.artefact import ModelArtefact
 
-        if not path.exists():
-            raise FileNotFoundError(path.path)
-        return ModelArtefact.load(path.path)
+        return ModelArtefact.load(path)
 
 
-class CubeIOManager(ConfigurableIOManagerFactory):
-    """Context, traffic and generated cubes as NetCDF files."""
-
-    base_path: str = DEFAULT_BASE_PATH
-
-    def create_io_manager(self, context) -> _CubeIO:
-        return _CubeIO(base_path=UPath(self.base_path))
+FORMATS: dict[str, type[_FileIO]] = {"cube": _CubeIO, "json": _JsonIO, "geoparquet": _GeoParquetIO,
+                                      "model": _ModelIO}
 
 
-class JsonIOManager(ConfigurableIOManagerFactory):
-    """JSON-serialisable results (attribute selection, normalisation constants)."""
+class FileIOManager(ConfigurableIOManagerFactory):
+    """Assets as files under ``base_path`` in one ``file_format``: ``cube`` (context, traffic and generated
+    cubes as NetCDF), ``json`` (attribute selection, normalisation constants, scores), ``geoparquet``
+    (grids, one row per cell) or ``model`` (trained model artefacts, one directory each, loadable
+    without Dagster)."""
 
     base_path: str = DEFAULT_BASE_PATH
+    file_format: Literal["cube", "json", "geoparquet", "model"] = "json"
 
-    def create_io_manager(self, context) -> _JsonIO:
-        return _JsonIO(base_path=UPath(self.base_path))
-
-
-class GeoParquetIOManager(ConfigurableIOManagerFactory):
-    """Grids as GeoParquet (one row per cell)."""
-
-    base_path: str = DEFAULT_BASE_PATH
-
-    def create_io_manager(self, context) -> _GeoParquetIO:
-        return _GeoParquetIO(base_path=UPath(self.base_path))
-
-
-class ModelIOManager(ConfigurableIOManagerFactory):
-    """Trained model artefacts, one directory each (loadable without Dagster)."""
-
-    base_path: str = DEFAULT_BASE_PATH
-
-    def create_io_manager(self, context) -> _ModelIO:
-        return _ModelIO(base_path=UPath(self.base_path))
+    def create_io_manager(self, context) -> _FileIO:
+        return FORMATS[self.file_format](base_path=UPath(self.base_path))
 
 
 def io_managers(base_path: str) -> dict[str, ConfigurableIOManagerFactory]:
     """All IO managers of the code location, rooted at ``base_path``."""
-    return {
-        "io_manager": JsonIOManager(base_path=base_path),
-        "cube_io_manager": CubeIOManager(base_path=base_path),
-        "geoparquet_io_manager": GeoParquetIOManager(base_path=base_path),
-        "model_io_manager": ModelIOManager(base_path=base_path),
-    }
+    return {"io_manager": FileIOManager(base_path=base_path, file_format="json"),
+            **{f"{kind}_io_manager": FileIOManager(base_path=base_path, file_format=kind)
+               for kind in ("cube", "geoparquet", "model")}}

@@ -146,8 +146,8 @@ class _Layers:
 # ---------------------------------------------------------------------------------------------
 
 def _osm(region: Region, grid: Grid, steps: _Steps, layers: _Layers, sources: list[dict]):
-    from appshot_model.context.osm import (OSM_ATTRIBUTION, OSM_LICENCE, download_osm, extent_coverage, extent_source_text,
-                                           load_tag_mapping, poi_layers, read_osm)
+    from appshot_model.context.osm import (OSM_ATTRIBUTION, OSM_LICENCE, download_osm, extent_coverage,
+                                           extent_source_text, load_tag_mapping, poi_layers, read_osm)
 
     cfg = region.sources.osm
     mapping = load_tag_mapping(cfg.tags)

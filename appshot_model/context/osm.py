@@ -38,8 +38,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pyproj import CRS, Transformer
 
 from appshot_model.context.layers import LayerResult
-from appshot_model.context.regrid import (candidate_pairs, clean_geometries, coverage_from_pieces,
-                                          intersect_with_grid, polygons_to_grid)
+from appshot_model.context.regrid import (candidate_pairs, clean_geometries, coverage_from_pieces, intersect_with_grid,
+                                          polygons_to_grid)
 from appshot_model.core.errors import AppshotInputError
 from appshot_model.core.grid import Grid
 from appshot_model.core.names import POI_ATTRIBUTES, ROAD_ATTRIBUTES

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 from scipy.stats import spearmanr
 
 from appshot_model.core.errors import AppshotInputError
@@ -64,3 +65,14 @@ def select_attributes(table: pd.DataFrame, threshold: float) -> tuple[list[str],
         raise AppshotInputError(
             f"no attribute reaches average |SCC| >= {threshold}; the largest is {average_abs.max():.3f}")
     return selected, average
+
+
+def cube_scc_table(contexts: Mapping[str, xr.DataArray], snapshots: Mapping[str, xr.DataArray],
+                   cities: Sequence[str], attributes: Sequence[str]) -> pd.DataFrame:
+    """:func:`spearman_table` of ``cities`` from cubes: each city's context ``[attribute, y, x]`` against the
+    mean over time of its snapshots ``[time, service, y, x]`` (services of the first city's snapshots)."""
+    attributes = [str(a) for a in attributes]
+    services = [str(s) for s in snapshots[cities[0]].service.values]
+    return spearman_table({c: contexts[c].sel(attribute=attributes).values for c in cities},
+                          {c: snapshots[c].mean(dim="time").transpose("service", "y", "x").sel(service=services).values
+                           for c in cities}, attributes, services)

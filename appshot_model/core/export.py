@@ -30,3 +30,11 @@ def write_snapshot_geotiff(snapshot: xr.DataArray, path: str | os.PathLike, tags
                 dst.update_tags(band, service=service, units=str(snapshot.attrs.get("units", "")))
             dst.update_tags(**{k: str(v) for k, v in tags.items()})
     return path
+
+
+def write_sample_geotiffs(generated: xr.DataArray, folder: str | os.PathLike, tags: dict[str, str]) -> list[Path]:
+    """``folder/sample_NNN.tif`` for every sample of ``generated [sample, service, y, x]``, each with
+    ``tags`` plus its sample index."""
+    folder = Path(folder)
+    return [write_snapshot_geotiff(generated.isel(sample=i), folder / f"sample_{i:03d}.tif", {**tags, "sample": str(i)})
+            for i in range(generated.sizes["sample"])]

@@ -76,3 +76,20 @@ def bar_png(values: Mapping[str, float], title: str, ylabel: str = "") -> bytes:
     ax.set_title(title, fontsize=10)
     ax.tick_params(axis="y", labelsize=7)
     return png_bytes(fig)
+
+
+def sample_rows(snapshots, services: Sequence[str], n: int = 2, label: str = "sample") -> dict[str, list[np.ndarray]]:
+    """``{"<label> i": [map of each service]}`` for the first ``n`` samples of an xarray cube
+    ``[sample, service, y, x]``: rows for :func:`map_grid_png`."""
+    return {f"{label} {i}": [snapshots.isel(sample=i).sel(service=s).values for s in services]
+            for i in range(min(n, snapshots.sizes["sample"]))}
+
+
+#: Services shown in map figures when a cube has them.
+PREVIEW_SERVICES = ("youtube", "instagram", "netflix", "facebook")
+
+
+def shown_services(snapshots, preferred: Sequence[str] = PREVIEW_SERVICES, n: int = 4) -> list[str]:
+    """The ``preferred`` services the cube has, else its first ``n`` services."""
+    have = [str(s) for s in snapshots.service.values]
+    return [s for s in preferred if s in have] or have[:n]

@@ -48,8 +48,6 @@ HOTSPOT_QUANTILE = 0.9
 HEADLINE_METRICS = ("werr", "nemd", "ssim", "psnr", "hemd")
 
 
-
-
 def _as_sets(real, generated, what: str = "") -> tuple[np.ndarray, np.ndarray]:
     """Both as ``[n, s, y, x]`` (a single snapshot ``[s, y, x]`` becomes ``n = 1``)."""
     r = traffic_array(real, f"real {what}".strip(), (3, 4))
@@ -98,8 +96,6 @@ def share_errors(real, generated) -> np.ndarray:
     r, g = service_shares(real), service_shares(generated)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(r > 0, np.abs(g - r) / np.where(r > 0, r, 1.0), np.nan)
-
-
 
 
 def _window(height: int, width: int) -> int:

@@ -17,6 +17,7 @@ from appshot_model.evaluation.metrics import score
 DATA = "data"
 #: Extra per-city numbers :func:`appshot_model.evaluation.metrics.score` returns, kept in the tables.
 
+
 def split_snapshots(real_snapshots: np.ndarray, split: str = "halves") -> tuple[np.ndarray, np.ndarray]:
     """Two disjoint, equally sized sets of a city's snapshots ``[t, s, y, x]`` (time order):
     ``"halves"`` = first vs second half (the paper's two sets of 15 weekdays), ``"alternate"`` = even

@@ -20,8 +20,7 @@ import pandas as pd
 from appshot_model.core.io import atomic_path
 from appshot_model.core.plots import map_grid_png, png_bytes
 from appshot_model.evaluation.baselines import METHODS
-from appshot_model.evaluation.metrics import (HEADLINE_METRICS, city_totals, hotspot_counts, pixel_values,
-                                              share_errors)
+from appshot_model.evaluation.metrics import HEADLINE_METRICS, city_totals, hotspot_counts, pixel_values, share_errors
 from appshot_model.evaluation.reference import DATA
 
 EXTRA_METRICS = ("pairwise_ssim_error", "share_error")
@@ -36,7 +35,6 @@ PAPER_TABLE_II_MORNING = {
     "cnn": {"werr": 0.4207, "nemd": 0.58, "ssim": 0.76, "psnr": 34.88, "hemd": 5.79},
     "fdas": {"werr": 0.6367, "nemd": 0.99, "ssim": 0.44, "psnr": 29.33, "hemd": 9.20},
 }
-
 
 
 # --------------------------------------------------------------------------------------------

@@ -25,9 +25,9 @@ import torch
 from pydantic import ValidationError
 from torch import nn
 
-from appshot_model.model.config import ModelConfig, TrainConfig
 from appshot_model.core.errors import AppshotInputError
 from appshot_model.core.io import atomic_path
+from appshot_model.model.config import ModelConfig, TrainConfig
 from appshot_model.model.networks import Generator
 from appshot_model.model.normalise import Normalisation
 

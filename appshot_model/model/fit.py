@@ -10,10 +10,10 @@ import xarray as xr
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from appshot_model.model.artefact import ModelArtefact, training_inputs_hash
-from appshot_model.model.config import ModelConfig, TrainConfig
 from appshot_model.core.cube import check_context, check_traffic
 from appshot_model.core.errors import AppshotInputError
+from appshot_model.model.artefact import ModelArtefact, training_inputs_hash
+from appshot_model.model.config import ModelConfig, TrainConfig
 from appshot_model.model.normalise import Normalisation
 from appshot_model.model.train import train_gan
 

@@ -19,9 +19,9 @@ import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
-from appshot_model.model.artefact import ModelArtefact
 from appshot_model.core.cube import check_context, grid_of
 from appshot_model.core.errors import AppshotInputError
+from appshot_model.model.artefact import ModelArtefact
 from appshot_model.model.networks import Generator
 from appshot_model.model.patches import check_map_size, coverage, extract_patches, pad_context, patch_origins, stitch
 

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import xarray as xr
 
 from appshot_model.core.errors import AppshotInputError
 from appshot_model.core.names import LANDUSE_ATTRIBUTES
@@ -123,3 +124,13 @@ def fit_normalisation(traffic: Sequence[np.ndarray], contexts: Sequence[np.ndarr
                          traffic_max=[float(v) + epsilon for v in top],
                          context_scale=[float(max(v, 0.0)) + epsilon for v in scaled_max],
                          epsilon=epsilon, context_log1p=[bool(v) for v in log1p])
+
+
+def fit_normalisation_to_cubes(contexts: Mapping[str, xr.DataArray], snapshots: Mapping[str, xr.DataArray],
+                               cities: Sequence[str], attributes: Sequence[str]) -> Normalisation:
+    """:func:`fit_normalisation` on ``cities`` from cubes: context ``[attribute, y, x]`` (``attributes`` in
+    order) and snapshots ``[time, service, y, x]`` (services of the first city's snapshots)."""
+    services = [str(s) for s in snapshots[cities[0]].service.values]
+    return fit_normalisation([snapshots[c].transpose("time", "service", "y", "x").sel(service=services).values
+                              for c in cities],
+                             [contexts[c].sel(attribute=list(attributes)).values for c in cities], services, attributes)

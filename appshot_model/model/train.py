@@ -25,11 +25,11 @@ from torch import nn
 from torch.nn import functional as nnf
 from tqdm.auto import tqdm
 
-from appshot_model.model.config import ModelConfig, TrainConfig
 from appshot_model.core.errors import AppshotInputError
+from appshot_model.core.seeds import derive_seed
+from appshot_model.model.config import ModelConfig, TrainConfig
 from appshot_model.model.networks import Discriminator, Generator, build_networks, crop_context
 from appshot_model.model.patches import check_map_size, pad_context, patch_origins
-from appshot_model.core.seeds import derive_seed
 
 HISTORY_KEYS = ("g_adv_d1", "g_adv_d2", "g_l1", "d1", "d2")
 
@@ -82,14 +82,22 @@ class PatchSampler:
         return torch.cat(contexts)[inverse].contiguous(), torch.cat(targets)[inverse].contiguous()
 
 
-def _service_means(traffic: list[np.ndarray]) -> np.ndarray:
-    """Mean normalised traffic per service over all training cells and snapshots."""
+def service_mean_levels(traffic: list[np.ndarray]) -> np.ndarray:
+    """Mean normalised traffic per service over all training cells and snapshots ``[S]``."""
     sums = sum(t.sum(axis=(0, 2, 3), dtype=np.float64) for t in traffic)
     cells = sum(t.shape[0] * t.shape[2] * t.shape[3] for t in traffic)
     return (sums / cells).astype(np.float32)
 
 
-def _adversarial(logits: torch.Tensor, real: bool) -> torch.Tensor:
+def init_output_bias(layer: nn.Module, levels: np.ndarray) -> None:
+    """Start a sigmoid output layer at each service's mean level ``levels [S]`` (instead of 0.5, far above
+    most cells once traffic is divided by its maximum)."""
+    with torch.no_grad():
+        layer.bias.copy_(torch.logit(torch.as_tensor(levels).clamp(1e-4, 1 - 1e-4)))
+
+
+def adversarial_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:
+    """Non-saturating GAN loss: binary cross-entropy of discriminator logits against "real" or "fake"."""
     target = torch.ones_like(logits) if real else torch.zeros_like(logits)
     return nnf.binary_cross_entropy_with_logits(logits, target)
 
@@ -113,8 +121,7 @@ def train_gan(contexts: list[np.ndarray], traffic: list[np.ndarray], service_wei
         torch.manual_seed(train_cfg.seed)
         noise = torch.Generator(device=device).manual_seed(derive_seed(train_cfg.seed, "noise"))
         gen, d1, d2 = build_networks(n_attributes, n_services, model_cfg)
-        with torch.no_grad():  # start the sigmoid at each service's mean normalised traffic
-            gen.out.bias.copy_(torch.logit(torch.as_tensor(_service_means(traffic)).clamp(1e-4, 1 - 1e-4)))
+        init_output_bias(gen.out, service_mean_levels(traffic))
         discs: dict[str, nn.Module] = {name: d.to(device) for name, d in (("d1", d1), ("d2", d2)) if d is not None}
         gen.to(device).train()
         opt_g = torch.optim.Adam(gen.parameters(), lr=train_cfg.lr_g, betas=train_cfg.betas)
@@ -129,15 +136,15 @@ def train_gan(contexts: list[np.ndarray], traffic: list[np.ndarray], service_wei
             views = {"d1": lambda x: x, "d2": lambda x: (x * weights).sum(dim=1, keepdim=True)}
             if opt_d is not None:
                 opt_d.zero_grad(set_to_none=True)
-                d_losses = {name: 0.5 * (_adversarial(d(views[name](real), under), True)
-                                         + _adversarial(d(views[name](fake.detach()), under), False))
+                d_losses = {name: 0.5 * (adversarial_loss(d(views[name](real), under), True)
+                                         + adversarial_loss(d(views[name](fake.detach()), under), False))
                             for name, d in discs.items()}
                 sum(d_losses.values()).backward()
                 opt_d.step()
                 for name, value in d_losses.items():
                     history[name].append(float(value.detach()))
             opt_g.zero_grad(set_to_none=True)
-            g_adv = {name: _adversarial(d(views[name](fake), under), True) for name, d in discs.items()}
+            g_adv = {name: adversarial_loss(d(views[name](fake), under), True) for name, d in discs.items()}
             g_l1 = (fake - real).abs().mean()
             (sum(g_adv.values()) + model_cfg.l1_weight * g_l1).backward()
             opt_g.step()

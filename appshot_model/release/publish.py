@@ -25,8 +25,8 @@ from appshot_model.core.errors import AppshotInputError
 from appshot_model.release import layout
 from appshot_model.release.card import card_dict, write_card
 from appshot_model.release.files import check_cog, write_cog, write_grid_summary, write_netcdf
-from appshot_model.release.manifest import (content_hash, file_entries, read_manifest, same_content,
-                                            sha256_file, write_manifest)
+from appshot_model.release.manifest import (content_hash, file_entries, read_manifest, same_content, sha256_file,
+                                            write_manifest)
 from appshot_model.release.stac import validate_catalog, write_catalog
 
 #: Called with the name of each step as it starts (tests raise from it to inject failures).

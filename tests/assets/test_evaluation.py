@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from dagster import DagsterInstance
 
-from appshot_model.traffic.demo import small_demo_city
 from appshot_model.core.errors import AppshotInputError
-from appshot_model.evaluation.report import read_results
 from appshot_model.evaluation.metrics import HEADLINE_METRICS
+from appshot_model.evaluation.report import read_results
+from appshot_model.traffic.demo import small_demo_city
+from assets.resources import AppshotSettings, EvaluationSettings
 from pipelines.definitions import build_definitions
 from pipelines.demo_run import evaluation_plan, run_plan
-from assets.resources import AppshotSettings, EvaluationSettings
 
 CITIES = [small_demo_city("alpha", 20, 22), small_demo_city("beta", 24, 20, seed_offset=1),
           small_demo_city("gamma", 22, 22, seed_offset=2)]

@@ -9,11 +9,10 @@ from dagster import AssetSpec, DagsterInstance, MultiPartitionKey, materialize
 
 from appshot_model.core.cube import grid_of, read_cube
 from appshot_model.core.names import ATTRIBUTES
+from assets.partitions import REGION_PARTITIONS_NAME, hour_partitions, region_partitions
 from assets.region_context import build_region_context_assets, region_file
-from pipelines.io_managers import io_managers
-from assets.partitions import hour_partitions
 from assets.resources import AppshotSettings
-from assets.partitions import REGION_PARTITIONS_NAME, region_partitions
+from pipelines.io_managers import io_managers
 
 
 def test_region_assets_materialise(shared_data, tmp_path):

@@ -6,15 +6,15 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-from dagster import (AssetSelection, AssetSpec, DagsterInstance, DefaultScheduleStatus, Definitions,
-                     MultiPartitionKey, SkipReason, asset, build_sensor_context, define_asset_job, materialize)
+from dagster import (AssetSelection, AssetSpec, DagsterInstance, DefaultScheduleStatus, Definitions, MultiPartitionKey,
+                     SkipReason, asset, build_sensor_context, define_asset_job, materialize)
 
 from appshot_model.core.cube import write_cube
 from appshot_model.release import list_releases, verify_release
-from assets.release import build_release_assets
-from pipelines.io_managers import io_managers
 from assets.partitions import city_hour_partitions, city_partitions, hour_partitions, region_partitions
+from assets.release import build_release_assets
 from assets.resources import AppshotSettings
+from pipelines.io_managers import io_managers
 from pipelines.schedules import release_schedule
 from pipelines.sensors import region_sensor
 

@@ -5,8 +5,8 @@ import pytest
 from dagster import DagsterInstance
 
 from appshot_model.traffic.demo import small_demo_city
-from pipelines.definitions import STAGE_JOBS, build_definitions
 from assets.resources import AppshotSettings
+from pipelines.definitions import STAGE_JOBS, build_definitions
 
 
 def test_definitions_load_with_jobs_schedule_and_sensor(tmp_path):

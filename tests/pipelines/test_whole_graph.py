@@ -14,9 +14,9 @@ from dagster import DagsterInstance
 
 from appshot_model.core.cube import read_cube
 from appshot_model.traffic.demo import small_demo_city
+from assets.resources import AppshotSettings
 from pipelines.definitions import build_definitions
 from pipelines.demo_run import run_demo
-from assets.resources import AppshotSettings
 
 TINY_CONFIG = """\
 model:

@@ -31,16 +31,16 @@ import numpy as np
 import torch
 import xarray as xr
 
+from appshot_model.core.errors import AppshotInputError
+from appshot_model.core.io import atomic_path
+from appshot_model.core.seeds import derive_seed
 from appshot_model.evaluation.baselines.appshot_variants import generate_appshot_variant, train_appshot_variant
 from appshot_model.evaluation.baselines.cnn import generate_cnn, train_cnn
 from appshot_model.evaluation.baselines.common import context_array, training_data
 from appshot_model.evaluation.baselines.fdas import fit_fdas, sample_fdas
 from appshot_model.evaluation.baselines.independent import generate_independent, train_independent
 from appshot_model.evaluation.baselines.pix2pix import generate_pix2pix, train_pix2pix
-from appshot_model.core.errors import AppshotInputError
-from appshot_model.core.io import atomic_path
 from appshot_model.model.normalise import Normalisation
-from appshot_model.core.seeds import derive_seed
 
 
 @dataclass(frozen=True)

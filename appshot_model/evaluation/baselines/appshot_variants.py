@@ -14,8 +14,8 @@ import xarray as xr
 
 from appshot_model.model.artefact import ModelArtefact
 from appshot_model.model.config import ModelConfig, TrainConfig
-from appshot_model.model.generate import generate_snapshots
 from appshot_model.model.fit import train_peak_hour_model
+from appshot_model.model.generate import generate_snapshots
 
 
 def train_appshot_variant(overrides: Mapping[str, object], contexts: Mapping[str, xr.DataArray],

@@ -18,12 +18,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from appshot_model.evaluation.baselines.common import PATCH, TrainingData, UNet, init_output_bias, log_every, mean_levels, \
-    tiled_generate
+from appshot_model.core.seeds import derive_seed
+from appshot_model.evaluation.baselines.common import PATCH, TrainingData, UNet, log_every, tiled_generate
 from appshot_model.model.config import ModelConfig
 from appshot_model.model.normalise import Normalisation
-from appshot_model.core.seeds import derive_seed
-from appshot_model.model.train import PatchSampler
+from appshot_model.model.train import PatchSampler, init_output_bias, service_mean_levels
 
 NON_OVERLAPPING = ModelConfig(traffic_patch=PATCH, first_kernel=3, overlap=False)
 
@@ -48,7 +47,7 @@ def train_cnn(data: TrainingData, steps: int, batch_size: int, features: int, se
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(seed, "cnn", "weights"))
         net = UNet(contexts[0].shape[0], traffic[0].shape[1], features)
-        init_output_bias(net.out, mean_levels(traffic))
+        init_output_bias(net.out, service_mean_levels(traffic))
         opt = torch.optim.Adam(net.parameters(), lr=lr)
         net.train()
         for step in tqdm(range(steps), desc="training CNN", disable=not progress, leave=False):

@@ -19,15 +19,9 @@ from torch import nn
 
 from appshot_model.core.cube import check_context, check_traffic
 from appshot_model.core.errors import AppshotInputError
-from appshot_model.model.normalise import Normalisation
-from appshot_model.model.patches import (
-    check_map_size,
-    extract_patches,
-    pad_context,
-    patch_grid,
-    stitch,
-)
 from appshot_model.model.fit import check_training_inputs
+from appshot_model.model.normalise import Normalisation
+from appshot_model.model.patches import check_map_size, extract_patches, pad_context, patch_grid, stitch
 
 #: Traffic / context patch geometry shared with AppShot (Nx = 10, first kernel 3 -> Nc = 12).
 PATCH, KERNEL = 10, 3
@@ -96,19 +90,6 @@ def context_array(cube: xr.DataArray, attributes: Sequence[str], what: str = "co
     selected = cube.sel(attribute=list(attributes)).transpose("attribute", "y", "x")
     check_context(selected, what)
     return selected.values.astype(np.float32)
-
-
-def mean_levels(traffic_norm: Sequence[np.ndarray]) -> np.ndarray:
-    """Mean normalised traffic per service over all training cells and snapshots, ``[S]``."""
-    sums = sum(t.sum(axis=(0, 2, 3), dtype=np.float64) for t in traffic_norm)
-    cells = sum(t.shape[0] * t.shape[2] * t.shape[3] for t in traffic_norm)
-    return (sums / cells).astype(np.float32)
-
-
-def init_output_bias(layer: nn.Module, levels: np.ndarray) -> None:
-    """Start a sigmoid output at each service's mean level (as AppShot's training does)."""
-    with torch.no_grad():
-        layer.bias.copy_(torch.logit(torch.as_tensor(levels).clamp(1e-4, 1 - 1e-4)))
 
 
 class UNet(nn.Module):

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from appshot_model.model.artefact import ModelArtefact
+from appshot_model.core.seeds import derive_seed
 from appshot_model.evaluation.baselines.common import restrict_services
+from appshot_model.model.artefact import ModelArtefact
 from appshot_model.model.config import ModelConfig, TrainConfig
+from appshot_model.model.fit import train_peak_hour_model
 from appshot_model.model.generate import generate_snapshots
 from appshot_model.model.normalise import Normalisation
-from appshot_model.core.seeds import derive_seed
-from appshot_model.model.fit import train_peak_hour_model
 
 MODEL_OVERRIDES = {"overlap": False, "use_d1": False, "use_d2": False}
 

@@ -16,22 +16,16 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from torch.nn import functional as nnf
 from tqdm.auto import tqdm
 
-from appshot_model.evaluation.baselines.cnn import NON_OVERLAPPING, PatchModel
-from appshot_model.evaluation.baselines.common import TrainingData, UNet, init_output_bias, log_every, mean_levels, \
-    tiled_generate
-from appshot_model.model.networks import Discriminator, crop_context
 from appshot_model.core.seeds import derive_seed
-from appshot_model.model.train import PatchSampler
+from appshot_model.evaluation.baselines.cnn import NON_OVERLAPPING, PatchModel
+from appshot_model.evaluation.baselines.common import TrainingData, UNet, log_every, tiled_generate
+from appshot_model.model.networks import Discriminator, crop_context
+from appshot_model.model.train import PatchSampler, adversarial_loss, init_output_bias, service_mean_levels
 
 L1_WEIGHT = 100.0
 DROPOUT = 0.5
-
-
-def _bce(logits: torch.Tensor, real: bool) -> torch.Tensor:
-    return nnf.binary_cross_entropy_with_logits(logits, torch.full_like(logits, 1.0 if real else 0.0))
 
 
 def train_pix2pix(data: TrainingData, steps: int, batch_size: int, features: int, seed: int,
@@ -46,7 +40,7 @@ def train_pix2pix(data: TrainingData, steps: int, batch_size: int, features: int
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(seed, "pix2pix", "weights"))
         gen = UNet(n_attributes, n_services, features, dropout=DROPOUT)
-        init_output_bias(gen.out, mean_levels(traffic))
+        init_output_bias(gen.out, service_mean_levels(traffic))
         disc = Discriminator(n_services, n_attributes, disc_features)
         opt_g = torch.optim.Adam(gen.parameters(), lr=2e-4, betas=(0.5, 0.999))
         opt_d = torch.optim.Adam(disc.parameters(), lr=2e-4, betas=(0.5, 0.999))
@@ -57,11 +51,11 @@ def train_pix2pix(data: TrainingData, steps: int, batch_size: int, features: int
             under = crop_context(context, NON_OVERLAPPING)
             fake = gen(context)
             opt_d.zero_grad(set_to_none=True)
-            d_loss = 0.5 * (_bce(disc(real, under), True) + _bce(disc(fake.detach(), under), False))
+            d_loss = 0.5 * (adversarial_loss(disc(real, under), True) + adversarial_loss(disc(fake.detach(), under), False))
             d_loss.backward()
             opt_d.step()
             opt_g.zero_grad(set_to_none=True)
-            g_adv = _bce(disc(fake, under), True)
+            g_adv = adversarial_loss(disc(fake, under), True)
             g_l1 = (fake - real).abs().mean()
             (g_adv + l1_weight * g_l1).backward()
             opt_g.step()

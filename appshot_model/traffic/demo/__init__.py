@@ -39,8 +39,7 @@ Modules: :mod:`.parameters` (published constants and the simulator's assumptions
 from appshot_model.traffic.demo.cities import DEMO_CITIES, DemoCity, small_demo_city
 from appshot_model.traffic.demo.context import simulate_context
 from appshot_model.traffic.demo.parameters import (SEED004_NONPEAK_SCALE, SEED004_PARETO_SHAPE, SEED004_PEAK_RATE,
-                                                   SEED004_SHARES, SERVICE_APPS, diurnal_profile,
-                                                   service_target_shares)
+                                                   SEED004_SHARES, SERVICE_APPS, diurnal_profile, service_target_shares)
 from appshot_model.traffic.demo.traffic import simulate_traffic
 
 __all__ = ["DEMO_CITIES", "SEED004_NONPEAK_SCALE", "SEED004_PARETO_SHAPE", "SEED004_PEAK_RATE", "SEED004_SHARES",

@@ -86,7 +86,6 @@ def small_demo_city(name: str, height: int, width: int, seed_offset: int = 0, **
     return DemoCity(name, grid, int(seed_offset), **params)
 
 
-
 def city_rng(seed: int, city: DemoCity, *names: str | int) -> np.random.Generator:
     return np.random.default_rng(derive_seed(seed, "demo", city.name, city.seed_offset, *names))
 

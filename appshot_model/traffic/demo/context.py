@@ -12,6 +12,7 @@ from appshot_model.core.cube import make_context_cube
 from appshot_model.core.names import ATTRIBUTES
 from appshot_model.traffic.demo.cities import DemoCity, city_rng, random_field, sigmoid
 
+
 def _add_polyline(lengths: np.ndarray, points: np.ndarray, cell_m: float) -> None:
     """Add the length (metres) of a polyline given in (row, col) cell units to ``lengths``."""
     height, width = lengths.shape

@@ -10,7 +10,6 @@ them against the CSV files. The temporal shapes follow the AppShot paper (Xu et 
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 

@@ -14,11 +14,12 @@ from appshot_model.core.errors import AppshotInputError
 from appshot_model.core.names import ATTRIBUTES, SERVICES
 from appshot_model.traffic.demo.cities import DemoCity, city_rng, random_field
 from appshot_model.traffic.demo.parameters import (CELL_HOUR_SIGMA, CITY_DAY_SIGMA, DAY_END_HOUR, DAY_FIELD_SIGMA,
-                                                   DAY_START_HOUR, EVENTS_PER_DAY, MIX_ANCHORS, NIGHT_CAP,
-                                                   NIGHT_DRAWS, SEED004_NONPEAK_SCALE, SEED004_PARETO_SHAPE,
-                                                   SEED004_PEAK_CV, SEED004_PEAK_RATE, SERVICE_BEHAVIOUR,
-                                                   SERVICE_FIELD_SIGMA, SESSION_BYTES, START, WEEKDAY_WEEKEND_RATIO,
-                                                   decile_curve, diurnal_profile, mix_table, service_target_shares)
+                                                   DAY_START_HOUR, EVENTS_PER_DAY, MIX_ANCHORS, NIGHT_CAP, NIGHT_DRAWS,
+                                                   SEED004_NONPEAK_SCALE, SEED004_PARETO_SHAPE, SEED004_PEAK_CV,
+                                                   SEED004_PEAK_RATE, SERVICE_BEHAVIOUR, SERVICE_FIELD_SIGMA,
+                                                   SESSION_BYTES, START, WEEKDAY_WEEKEND_RATIO, decile_curve,
+                                                   diurnal_profile, mix_table, service_target_shares)
+
 
 def _quantile_ranks(values: np.ndarray) -> np.ndarray:
     """Mid-rank quantiles in (0, 1) of a flat array (ties broken by position, deterministic)."""

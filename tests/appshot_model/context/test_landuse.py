@@ -8,13 +8,8 @@ import pytest
 import shapely
 import yaml
 
-from appshot_model.context.landuse import (
-    landuse_from_osm_polygons,
-    landuse_from_polygons,
-    landuse_from_raster,
-    load_scheme,
-    scheme_names,
-)
+from appshot_model.context.landuse import (landuse_from_osm_polygons, landuse_from_polygons, landuse_from_raster,
+                                           load_scheme, scheme_names)
 from appshot_model.core.errors import AppshotInputError
 from appshot_model.core.grid import Grid
 from appshot_model.core.names import LANDUSE_ATTRIBUTES

@@ -7,13 +7,8 @@ import pandas as pd
 import pytest
 import shapely
 
-from appshot_model.context.pregridded import (
-    SPECTRAGAN_DEFAULT_COLUMNS,
-    milan_context,
-    parse_columns,
-    regrid_cells,
-    spectragan_context,
-)
+from appshot_model.context.pregridded import (SPECTRAGAN_DEFAULT_COLUMNS, milan_context, parse_columns, regrid_cells,
+                                              spectragan_context)
 from appshot_model.core.errors import AppshotInputError
 from appshot_model.core.grid import Grid
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from appshot_model.core.errors import AppshotInputError
 from appshot_model.context.selection import select_attributes, spearman_table
+from appshot_model.core.errors import AppshotInputError
 
 
 def _constructed_case():

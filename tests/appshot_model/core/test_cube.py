@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from appshot_model.core.cube import (check_context, check_traffic, grid_of, make_context_cube, make_traffic_cube,
-                                read_cube, write_cube)
+                                     read_cube, write_cube)
 from appshot_model.core.errors import AppshotInputError
 from appshot_model.core.grid import Grid
 

@@ -3,13 +3,13 @@ import pandas as pd
 import pytest
 import torch
 
-from appshot_model.evaluation.baselines import (ABLATIONS, BASELINES, METHODS, Budget, generate_method, load_method,
-                                     method_spec, save_method, train_method)
-from appshot_model.evaluation.baselines.common import training_data
-from appshot_model.evaluation.baselines.fdas import fit_fdas, sample_fdas
 from appshot_model.core.cube import make_context_cube, make_traffic_cube
 from appshot_model.core.errors import AppshotInputError
 from appshot_model.core.grid import Grid
+from appshot_model.evaluation.baselines import (ABLATIONS, BASELINES, METHODS, Budget, generate_method, load_method,
+                                                method_spec, save_method, train_method)
+from appshot_model.evaluation.baselines.common import training_data
+from appshot_model.evaluation.baselines.fdas import fit_fdas, sample_fdas
 from appshot_model.model.normalise import fit_normalisation
 
 K, S = 27, 10

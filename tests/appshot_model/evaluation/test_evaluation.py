@@ -2,10 +2,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from appshot_model.evaluation.reference import DATA, data_reference, evaluate_city, split_snapshots
-from appshot_model.evaluation.report import (maps_figure, metrics_figure, read_results, results_markdown,
-                                             results_table, share_error_figure, stochasticity_figure, write_results)
 from appshot_model.evaluation.metrics import HEADLINE_METRICS, score
+from appshot_model.evaluation.reference import DATA, data_reference, evaluate_city, split_snapshots
+from appshot_model.evaluation.report import (maps_figure, metrics_figure, read_results, results_markdown, results_table,
+                                             share_error_figure, stochasticity_figure, write_results)
 
 PNG = b"\x89PNG"
 

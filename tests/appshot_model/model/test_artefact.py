@@ -3,8 +3,8 @@ import json
 import pytest
 import torch
 
-from appshot_model.model.artefact import ModelArtefact
 from appshot_model.core.errors import AppshotInputError
+from appshot_model.model.artefact import ModelArtefact
 from appshot_model.model.generate import generate_snapshots
 from tests.appshot_model.model.test_generate import make_artefact, make_context
 

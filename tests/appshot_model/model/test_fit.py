@@ -2,14 +2,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from appshot_model.model.artefact import ModelArtefact
-from appshot_model.model.config import ModelConfig, TrainConfig
 from appshot_model.core.cube import make_context_cube, make_traffic_cube
 from appshot_model.core.errors import AppshotInputError
-from appshot_model.model.generate import generate_snapshots
 from appshot_model.core.grid import Grid
-from appshot_model.model.normalise import fit_normalisation
+from appshot_model.model.artefact import ModelArtefact
+from appshot_model.model.config import ModelConfig, TrainConfig
 from appshot_model.model.fit import load_run_config, train_peak_hour_model
+from appshot_model.model.generate import generate_snapshots
+from appshot_model.model.normalise import fit_normalisation
 
 ATTRIBUTES = ["population", "landuse_sea", "poi_cafe"]
 SERVICES = ["youtube", "netflix"]

@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 import torch
 
-from appshot_model.model.artefact import ModelArtefact
-from appshot_model.model.config import ModelConfig, TrainConfig
 from appshot_model.core.cube import make_context_cube, read_cube, write_cube
 from appshot_model.core.errors import AppshotInputError
-from appshot_model.model.generate import generate_fast, generate_naive, generate_snapshots
 from appshot_model.core.grid import Grid
+from appshot_model.model.artefact import ModelArtefact
+from appshot_model.model.config import ModelConfig, TrainConfig
+from appshot_model.model.generate import generate_fast, generate_naive, generate_snapshots
 from appshot_model.model.networks import Generator
 from appshot_model.model.normalise import Normalisation
 from appshot_model.model.patches import patch_origins

@@ -3,7 +3,7 @@ import pytest
 
 from appshot_model.core.errors import AppshotInputError
 from appshot_model.model.patches import (check_map_size, context_padding, map_to_patches, pad_context, patch_grid,
-                                   patch_origins, stitch)
+                                         patch_origins, stitch)
 
 
 def test_twenty_by_twenty_gives_121_overlapping_and_4_disjoint_patches():

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from appshot_model.core.errors import AppshotInputError
-from appshot_model.release import list_releases, publish_release, verify_release
-from appshot_model.release import layout
+from appshot_model.release import layout, list_releases, publish_release, verify_release
 from appshot_model.release.manifest import check_manifest
 
 DATE = dt.date(2025, 3, 1)

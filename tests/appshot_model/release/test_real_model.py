@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from appshot_model.model.artefact import ModelArtefact
 from appshot_model.core.errors import AppshotInputError
+from appshot_model.model.artefact import ModelArtefact
 from appshot_model.model.generate import generate_snapshots
 from appshot_model.release import ReleasePart, publish_release, verify_release
 from appshot_model.release.build import generate_for_region

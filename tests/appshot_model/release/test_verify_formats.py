@@ -13,9 +13,9 @@ import rasterio
 import xarray as xr
 from rio_cogeo.cogeo import cog_validate
 
+from appshot_model.core.errors import AppshotInputError
 from appshot_model.release import publish_release, verify_release
 from appshot_model.release.stac import OfflineStacValidator, validate_catalog
-from appshot_model.core.errors import AppshotInputError
 
 
 @pytest.fixture

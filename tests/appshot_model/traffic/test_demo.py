@@ -23,11 +23,12 @@ from scipy.stats import spearmanr
 from skimage.metrics import structural_similarity
 
 from appshot_model.core.cube import check_context, check_traffic
-from appshot_model.traffic.demo import (DEMO_CITIES, SEED004_NONPEAK_SCALE, SEED004_PARETO_SHAPE, SEED004_PEAK_RATE,
-                                SEED004_SHARES, SERVICE_APPS, DemoCity, service_target_shares, simulate_context,
-                                simulate_traffic, small_demo_city)
 from appshot_model.core.errors import AppshotInputError
-from appshot_model.core.names import ATTRIBUTES, LANDUSE_ATTRIBUTES, PEAK_HOURS, POI_ATTRIBUTES, ROAD_ATTRIBUTES, SERVICES
+from appshot_model.core.names import (ATTRIBUTES, LANDUSE_ATTRIBUTES, PEAK_HOURS, POI_ATTRIBUTES, ROAD_ATTRIBUTES,
+                                      SERVICES)
+from appshot_model.traffic.demo import (DEMO_CITIES, SEED004_NONPEAK_SCALE, SEED004_PARETO_SHAPE, SEED004_PEAK_RATE,
+                                        SEED004_SHARES, SERVICE_APPS, DemoCity, service_target_shares, simulate_context,
+                                        simulate_traffic, small_demo_city)
 from appshot_model.traffic.peaks import peak_snapshots, weekday_mask
 
 SEED = 0
