@@ -31,6 +31,11 @@ SAME_HOUR_ALL_CITIES = MultiPartitionMapping({
 
 def build_evaluation_assets(city_hour_partitions: PartitionsDefinition) -> list[AssetsDefinition]:
     """``loco_scores`` (partitioned by held-out city x hour) and the gathered ``evaluation_report``."""
+    return [loco_scores_asset(city_hour_partitions), evaluation_report_asset()]
+
+
+def loco_scores_asset(city_hour_partitions: PartitionsDefinition) -> AssetsDefinition:
+    """``loco_scores``: one held-out city x peak hour."""
 
     @asset(partitions_def=city_hour_partitions, group_name="evaluation", kinds={"pandas"},
            ins={"context_cube": AssetIn(partition_mapping=AllPartitionMapping(), metadata=ALL_AS_DICT),
@@ -80,6 +85,12 @@ def build_evaluation_assets(city_hour_partitions: PartitionsDefinition) -> list[
                 "methods": methods, "steps": evaluation.steps, "samples": evaluation.samples,
                 "nemd_max_pairs": evaluation.nemd_max_pairs, "records": records}
 
+    return loco_scores
+
+
+def evaluation_report_asset() -> AssetsDefinition:
+    """``evaluation_report``: every ``loco_scores`` partition materialised so far."""
+
     @asset(group_name="evaluation", kinds={"pandas"},
            ins={"loco_scores": AssetIn(partition_mapping=AllPartitionMapping(),
                                        metadata={**ALL_AS_DICT, "allow_missing_partitions": True})})
@@ -108,4 +119,4 @@ def build_evaluation_assets(city_hour_partitions: PartitionsDefinition) -> list[
         return {"csv": str(csv_path), "markdown": str(md_path),
                 "table": table.reset_index().to_dict(orient="records")}
 
-    return [loco_scores, evaluation_report]
+    return evaluation_report

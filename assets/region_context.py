@@ -90,6 +90,11 @@ def build_region_context_assets(region_partitions: PartitionsDefinition, regions
     # dimension "city" (the region partitions), as the demo's city x hour: keys read "<region>|<hour>" and
     # files land in <asset>/<region>/<hour> (Dagster orders dimensions by name)
     region_hour = MultiPartitionsDefinition({"city": region_partitions, "hour": hours})
+    return [*region_grid_assets(region_partitions, regions_dir), region_traffic_asset(region_hour)]
+
+
+def region_grid_assets(region_partitions: PartitionsDefinition, regions_dir: str | os.PathLike) -> list[AssetsDefinition]:
+    """``region_grid`` and ``region_context_cube``, one partition per region file."""
 
     @asset(partitions_def=region_partitions, group_name=GROUP, io_manager_key="geoparquet_io_manager",
            kinds={"geopandas"})
@@ -139,6 +144,12 @@ def build_region_context_assets(region_partitions: PartitionsDefinition, regions
         })
         return cube
 
+    return [region_grid, region_context_cube]
+
+
+def region_traffic_asset(region_hour: PartitionsDefinition) -> AssetsDefinition:
+    """``region_traffic``: region x peak hour."""
+
     @asset(partitions_def=region_hour, group_name=GROUP, io_manager_key="cube_io_manager", kinds={"xarray", "geotiff"},
            ins={"trained_model": AssetIn(partition_mapping=MultiToSingleDimensionPartitionMapping("hour")),
                 "region_context_cube": AssetIn(partition_mapping=MultiToSingleDimensionPartitionMapping("city"))})
@@ -178,4 +189,4 @@ def build_region_context_assets(region_partitions: PartitionsDefinition, regions
         })
         return generated
 
-    return [region_grid, region_context_cube, region_traffic]
+    return region_traffic

@@ -323,21 +323,13 @@ class _Collector:
                 polys[ci] = shapely.polygons(shapely.linearrings(coords, indices=idx))
         return lines, polys
 
-    def frames(self):
-        import geopandas as gpd
-        import pandas as pd
-
+    def _classify(self) -> dict[str, list]:
+        """Rows and geometries of every way and relation area: PoIs found on surfaces, road lines,
+        buildings and land-use polygons."""
         mapping = self.mapping
         lines, polys = self._lines()
-        pts = list(self.pts)
-        line_rows: list[tuple] = []
-        line_geoms: list = []
-        bld_rows: list[tuple] = []
-        bld_geoms: list = []
-        lu_rows: list[tuple] = []
-        lu_geoms: list = []
-        surface_src: list = []
-        surface_rows: list[tuple] = []
+        rows: dict[str, list] = {k: [] for k in ("line_rows", "line_geoms", "bld_rows", "bld_geoms", "lu_rows",
+                                                 "lu_geoms", "surface_src", "surface_rows")}
         objects = [("w", oid, polys[i] if polys[i] is not None else lines[i], self.way_tags[i], lines[i])
                    for i, oid in enumerate(self.way_ids)]
         objects += [("r", oid, g, tags, None) for oid, g, tags in self.shapes]
@@ -345,42 +337,54 @@ class _Collector:
             if geom is None:
                 continue
             for attr in mapping.point_attributes(tags):
-                surface_rows.append((attr, otype, oid))
-                surface_src.append(geom)
+                rows["surface_rows"].append((attr, otype, oid))
+                rows["surface_src"].append(geom)
             if line is not None:
                 for attr in mapping.line_attributes(tags):
-                    line_rows.append((attr, oid))
-                    line_geoms.append(line)
-            polygonal = geom.geom_type in ("Polygon", "MultiPolygon")
-            if not polygonal:
+                    rows["line_rows"].append((attr, oid))
+                    rows["line_geoms"].append(line)
+            if geom.geom_type not in ("Polygon", "MultiPolygon"):
                 continue
             b = tags.get("building")
             if b and b != "no":
                 non_res = any(k in tags for k in mapping.buildings.non_residential_keys)
-                bld_rows.append((otype, oid, b, _num_levels(tags.get("building:levels")), non_res))
-                bld_geoms.append(geom)
+                rows["bld_rows"].append((otype, oid, b, _num_levels(tags.get("building:levels")), non_res))
+                rows["bld_geoms"].append(geom)
             if any(tags.get(k) for k in self.landuse_keys):
-                lu_rows.append((otype, oid, *[tags.get(k) for k in self.landuse_keys]))
-                lu_geoms.append(geom)
-        if surface_src:
-            src = np.array(surface_src, dtype=object)
-            surf = shapely.point_on_surface(clean_geometries(src))
-            # a degenerate ring can repair to nothing: use the centroid of its outline instead
-            empty = shapely.is_empty(surf)
-            if empty.any():
-                surf[empty] = shapely.centroid(shapely.boundary(src[empty]))
-            xs, ys = shapely.get_x(surf), shapely.get_y(surf)
-            pts += [(a, t, i, float(x), float(y)) for (a, t, i), x, y in zip(surface_rows, xs, ys)]
+                rows["lu_rows"].append((otype, oid, *[tags.get(k) for k in self.landuse_keys]))
+                rows["lu_geoms"].append(geom)
+        return rows
+
+    def _surface_points(self, sources: list, rows: list[tuple]) -> list[tuple]:
+        """One point on the surface of each PoI area (``rows``: attribute, OSM type, OSM id)."""
+        if not sources:
+            return []
+        src = np.array(sources, dtype=object)
+        surf = shapely.point_on_surface(clean_geometries(src))
+        # a degenerate ring can repair to nothing: use the centroid of its outline instead
+        empty = shapely.is_empty(surf)
+        if empty.any():
+            surf[empty] = shapely.centroid(shapely.boundary(src[empty]))
+        xs, ys = shapely.get_x(surf), shapely.get_y(surf)
+        return [(a, t, i, float(x), float(y)) for (a, t, i), x, y in zip(rows, xs, ys)]
+
+    def frames(self):
+        """GeoDataFrames (EPSG:4326) of points (PoIs), lines (roads), buildings and land-use polygons."""
+        import geopandas as gpd
+        import pandas as pd
+
+        rows = self._classify()
+        pts = list(self.pts) + self._surface_points(rows["surface_src"], rows["surface_rows"])
         xy = np.array([[p[3], p[4]] for p in pts], dtype=float).reshape(-1, 2)
         points = gpd.GeoDataFrame(pd.DataFrame([p[:3] for p in pts], columns=["attribute", "osm_type", "osm_id"]),
                                   geometry=shapely.points(xy), crs=WGS84)
-        lines_gdf = gpd.GeoDataFrame(pd.DataFrame(line_rows, columns=["attribute", "osm_id"]),
-                                     geometry=np.array(line_geoms, dtype=object), crs=WGS84)
+        lines_gdf = gpd.GeoDataFrame(pd.DataFrame(rows["line_rows"], columns=["attribute", "osm_id"]),
+                                     geometry=np.array(rows["line_geoms"], dtype=object), crs=WGS84)
         buildings = gpd.GeoDataFrame(
-            pd.DataFrame(bld_rows, columns=["osm_type", "osm_id", "building", "levels", "non_residential_tag"]),
-            geometry=np.array(bld_geoms, dtype=object), crs=WGS84)
-        landuse = gpd.GeoDataFrame(pd.DataFrame(lu_rows, columns=["osm_type", "osm_id", *self.landuse_keys]),
-                                   geometry=np.array(lu_geoms, dtype=object), crs=WGS84)
+            pd.DataFrame(rows["bld_rows"], columns=["osm_type", "osm_id", "building", "levels", "non_residential_tag"]),
+            geometry=np.array(rows["bld_geoms"], dtype=object), crs=WGS84)
+        landuse = gpd.GeoDataFrame(pd.DataFrame(rows["lu_rows"], columns=["osm_type", "osm_id", *self.landuse_keys]),
+                                   geometry=np.array(rows["lu_geoms"], dtype=object), crs=WGS84)
         # one count per object and attribute
         points = points.drop_duplicates(subset=["attribute", "osm_type", "osm_id"]).reset_index(drop=True)
         lines_gdf = lines_gdf.drop_duplicates(subset=["attribute", "osm_id"]).reset_index(drop=True)
@@ -392,6 +396,68 @@ def _box_tuple(box) -> tuple[float, float, float, float] | None:
         return None
     bl, tr = box.bottom_left, box.top_right
     return (bl.lon, bl.lat, tr.lon, tr.lat)
+
+
+def _scan_objects(processor, col: _Collector, bounds: tuple[float, float, float, float], stats: dict,
+                  lo: list[float], hi: list[float]) -> None:
+    """Feed the nodes, ways and relation areas of ``processor`` inside ``bounds`` (west, south, east, north)
+    to ``col``, counting them in ``stats`` and growing the located extent ``lo``/``hi``."""
+    import osmium
+
+    w, s, e, n = bounds
+    wkb = osmium.geom.WKBFactory()
+    for obj in processor:
+        if obj.is_node():
+            loc = obj.location
+            if not loc.valid():
+                continue
+            lon, lat = loc.lon, loc.lat
+            lo[0], lo[1] = min(lo[0], lon), min(lo[1], lat)
+            hi[0], hi[1] = max(hi[0], lon), max(hi[1], lat)
+            if not (w <= lon <= e and s <= lat <= n):
+                stats["outside_bbox"] += 1
+                continue
+            stats["nodes"] += 1
+            col.node(obj.id, lon, lat, {t.k: t.v for t in obj.tags})
+        elif obj.is_way():
+            try:
+                line = wkb.create_linestring(obj)
+            except Exception:  # nodes without locations (clipped extract): keep the located ones
+                coords = [(nd.lon, nd.lat) for nd in obj.nodes if nd.location.valid()]
+                if len(coords) < 2:
+                    stats["ways_without_locations"] += 1
+                    continue
+                line = shapely.LineString(coords)
+            stats["ways"] += 1
+            col.way(obj.id, line, {t.k: t.v for t in obj.tags})
+        elif obj.is_area():
+            if obj.from_way():
+                continue  # closed ways are handled as ways (no double count)
+            try:
+                geom = shapely.from_wkb(wkb.create_multipolygon(obj))
+            except Exception:  # incomplete relation in a clipped extract
+                stats["areas_failed"] += 1
+                continue
+            gw, gs, ge, gn = geom.bounds
+            if ge < w or gw > e or gn < s or gs > n:
+                stats["outside_bbox"] += 1
+                continue
+            stats["relation_areas"] += 1
+            col.relation_area(obj.orig_id(), geom, {t.k: t.v for t in obj.tags})
+
+
+def _extract_extent(path: Path, keys: Sequence[str], extent: Sequence[float] | None,
+                    header_box: tuple[float, float, float, float] | None, lo: list[float],
+                    hi: list[float]) -> tuple[tuple[float, ...], str]:
+    """Where the extract is complete, and why: the region file's extent, else the file header's bbox,
+    else the bbox of the objects read."""
+    if extent is not None:
+        return tuple(float(v) for v in extent), "region file (sources.osm.extent)"
+    if header_box is not None:
+        return header_box, "file header bbox"
+    if lo[0] <= hi[0]:
+        return (lo[0], lo[1], hi[0], hi[1]), "bbox of the objects read (no header bbox)"
+    raise AppshotInputError(f"OSM file {path} holds no located objects with the keys {keys}")
 
 
 def read_osm(path: str | os.PathLike, bbox: Sequence[float] | None = None,
@@ -426,7 +492,6 @@ def read_osm(path: str | os.PathLike, bbox: Sequence[float] | None = None,
     hi = [-math.inf, -math.inf]
     stats = {"nodes": 0, "ways": 0, "relation_areas": 0, "ways_without_locations": 0, "areas_failed": 0,
              "outside_bbox": 0}
-    wkb = osmium.geom.WKBFactory()
     try:
         key_filter = osmium.filter.KeyFilter(*keys)
         processor = (osmium.FileProcessor(str(path))
@@ -436,44 +501,7 @@ def read_osm(path: str | os.PathLike, bbox: Sequence[float] | None = None,
         header = processor.header
         info_header = {"generator": header.get("generator", ""),
                        "timestamp": header.get("osmosis_replication_timestamp", "") or header.get("timestamp", "")}
-        for obj in processor:
-            if obj.is_node():
-                loc = obj.location
-                if not loc.valid():
-                    continue
-                lon, lat = loc.lon, loc.lat
-                lo[0], lo[1] = min(lo[0], lon), min(lo[1], lat)
-                hi[0], hi[1] = max(hi[0], lon), max(hi[1], lat)
-                if not (w <= lon <= e and s <= lat <= n):
-                    stats["outside_bbox"] += 1
-                    continue
-                stats["nodes"] += 1
-                col.node(obj.id, lon, lat, {t.k: t.v for t in obj.tags})
-            elif obj.is_way():
-                try:
-                    line = wkb.create_linestring(obj)
-                except Exception:  # nodes without locations (clipped extract): keep the located ones
-                    coords = [(nd.lon, nd.lat) for nd in obj.nodes if nd.location.valid()]
-                    if len(coords) < 2:
-                        stats["ways_without_locations"] += 1
-                        continue
-                    line = shapely.LineString(coords)
-                stats["ways"] += 1
-                col.way(obj.id, line, {t.k: t.v for t in obj.tags})
-            elif obj.is_area():
-                if obj.from_way():
-                    continue  # closed ways are handled as ways (no double count)
-                try:
-                    geom = shapely.from_wkb(wkb.create_multipolygon(obj))
-                except Exception:  # incomplete relation in a clipped extract
-                    stats["areas_failed"] += 1
-                    continue
-                gw, gs, ge, gn = geom.bounds
-                if ge < w or gw > e or gn < s or gs > n:
-                    stats["outside_bbox"] += 1
-                    continue
-                stats["relation_areas"] += 1
-                col.relation_area(obj.orig_id(), geom, {t.k: t.v for t in obj.tags})
+        _scan_objects(processor, col, (w, s, e, n), stats, lo, hi)
     except RuntimeError as exc:
         raise AppshotInputError(f"cannot read OSM file {path}: {exc} (corrupt or truncated? expected a "
                                 f"complete .osm.pbf / .osm / .osm.gz file)") from exc
@@ -484,14 +512,7 @@ def read_osm(path: str | os.PathLike, bbox: Sequence[float] | None = None,
         lo[0], lo[1] = min(lo[0], way_bounds[0]), min(lo[1], way_bounds[1])
         hi[0], hi[1] = max(hi[0], way_bounds[2]), max(hi[1], way_bounds[3])
     points, lines, buildings, landuse = col.frames()
-    if extent is not None:
-        ext, ext_source = tuple(float(v) for v in extent), "region file (sources.osm.extent)"
-    elif header_box is not None:
-        ext, ext_source = header_box, "file header bbox"
-    elif lo[0] <= hi[0]:
-        ext, ext_source = (lo[0], lo[1], hi[0], hi[1]), "bbox of the objects read (no header bbox)"
-    else:
-        raise AppshotInputError(f"OSM file {path} holds no located objects with the keys {keys}")
+    ext, ext_source = _extract_extent(path, keys, extent, header_box, lo, hi)
     stats["seconds"] = round(time.perf_counter() - started, 3)
     stats.update(info_header)
     stats["data_bbox"] = (lo[0], lo[1], hi[0], hi[1]) if lo[0] <= hi[0] else None

@@ -96,16 +96,33 @@ def write_cube(da: xr.DataArray, path: str | os.PathLike) -> Path:
     return path
 
 
+def load_netcdf(path: str | os.PathLike, what: str, variable: str | None = None) -> xr.DataArray:
+    """One variable of a NetCDF file (the only data variable when ``variable`` is None), fully loaded,
+    with its CRS; clear errors naming ``what`` and the file when it is absent, unreadable or has no CRS.
+    File-level attributes are merged under the variable's own."""
+    path = Path(path)
+    if not path.is_file():
+        raise AppshotInputError(f"{what} {path} does not exist")
+    try:
+        with xr.open_dataset(path, engine="netcdf4", decode_coords="all") as ds:
+            ds = ds.load()
+    except (OSError, ValueError) as exc:
+        raise AppshotInputError(f"cannot read {what} {path}: {exc}") from exc
+    names = list(ds.data_vars)
+    if variable is None and len(names) != 1:
+        raise AppshotInputError(f"{what} {path} holds variables {names}; expected exactly one")
+    name = variable or names[0]
+    if name not in ds.data_vars:
+        raise AppshotInputError(f"{what} {path} has no variable {name!r} (it has {names})")
+    da = ds[name]
+    da.attrs = {**ds.attrs, **da.attrs}
+    if name == "__xarray_dataarray_variable__":  # xarray's stand-in for an unnamed array
+        da.name = None
+    if da.rio.crs is None:
+        raise AppshotInputError(f"{what} {path} has no CRS (no spatial_ref grid mapping)")
+    return da
+
+
 def read_cube(path: str | os.PathLike) -> xr.DataArray:
     """Read a cube written by :func:`write_cube` fully into memory, with its CRS."""
-    path = Path(path)
-    if not path.exists():
-        raise AppshotInputError(f"cube file {path} does not exist")
-    try:
-        with xr.open_dataarray(path, engine="netcdf4", decode_coords="all") as da:
-            da = da.load()
-    except (OSError, ValueError) as exc:
-        raise AppshotInputError(f"cannot read cube {path}: {exc}") from exc
-    if da.rio.crs is None:
-        raise AppshotInputError(f"cube {path} has no CRS (no spatial_ref grid mapping)")
-    return da
+    return load_netcdf(path, "cube file")

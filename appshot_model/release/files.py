@@ -17,7 +17,7 @@ from rasterio.io import MemoryFile
 from rio_cogeo.cogeo import cog_translate, cog_validate
 from rio_cogeo.profiles import cog_profiles
 
-from appshot_model.core.cube import grid_of
+from appshot_model.core.cube import grid_of, load_netcdf
 from appshot_model.core.errors import AppshotInputError
 from appshot_model.core.io import atomic_path
 
@@ -119,19 +119,7 @@ def write_netcdf(snapshots: xr.DataArray, path: str | os.PathLike, attrs: Mappin
 
 def read_netcdf(path: str | os.PathLike) -> xr.DataArray:
     """The ``traffic`` variable of a release NetCDF, loaded, with CRS and attributes."""
-    path = Path(path)
-    if not path.is_file():
-        raise AppshotInputError(f"release NetCDF {path} does not exist")
-    try:
-        with xr.open_dataset(path, engine="netcdf4", decode_coords="all") as ds:
-            ds = ds.load()
-    except (OSError, ValueError) as exc:
-        raise AppshotInputError(f"cannot read release NetCDF {path}: {exc}") from exc
-    da = ds["traffic"]
-    da.attrs = {**ds.attrs, **da.attrs}
-    if da.rio.crs is None:
-        raise AppshotInputError(f"release NetCDF {path} has no CRS (no spatial_ref grid mapping)")
-    return da
+    return load_netcdf(path, "release NetCDF", "traffic")
 
 
 def write_grid_summary(snapshots: xr.DataArray, path: str | os.PathLike) -> Path:

@@ -31,62 +31,53 @@ MEDIA_PARQUET = "application/vnd.apache.parquet"
 MEDIA_MARKDOWN = "text/markdown"
 
 _NUMBER_ARRAY = {"type": "array", "items": {"type": "number"}}
-PROJECTION_SCHEMA: dict[str, Any] = {
-    "$schema": "http://json-schema.org/draft-07/schema#",
-    "$id": ProjectionExtension.get_schema_uri(),
-    "title": "appshot local check of the projection extension fields",
+
+
+def _extension_schema(uri: str, name: str, required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
+    """A local JSON schema checking the fields of one STAC extension (``uri``) in an item."""
+    return {"$schema": "http://json-schema.org/draft-07/schema#", "$id": uri,
+            "title": f"appshot local check of the {name} extension fields", "type": "object",
+            "required": ["stac_extensions", *required],
+            "properties": {"stac_extensions": {"type": "array", "contains": {"const": uri}}, **properties}}
+
+
+_PROJECTION_FIELDS = {
     "type": "object",
-    "required": ["stac_extensions", "properties"],
     "properties": {
-        "stac_extensions": {"type": "array", "contains": {"const": ProjectionExtension.get_schema_uri()}},
-        "properties": {"$ref": "#/definitions/fields"},
-        "assets": {"type": "object", "additionalProperties": {"$ref": "#/definitions/fields"}},
-    },
-    "definitions": {"fields": {
-        "type": "object",
-        "properties": {
-            "proj:code": {"type": ["string", "null"]},
-            "proj:wkt2": {"type": ["string", "null"]},
-            "proj:projjson": {"type": ["object", "null"]},
-            "proj:shape": {"type": "array", "minItems": 2, "maxItems": 2,
-                           "items": {"type": "integer", "minimum": 0}},
-            "proj:transform": {**_NUMBER_ARRAY, "oneOf": [{"minItems": 6, "maxItems": 6},
-                                                          {"minItems": 9, "maxItems": 9}]},
-            "proj:bbox": {**_NUMBER_ARRAY, "oneOf": [{"minItems": 4, "maxItems": 4},
-                                                     {"minItems": 6, "maxItems": 6}]},
-            "proj:centroid": {"type": "object", "required": ["lat", "lon"],
-                              "properties": {"lat": {"type": "number", "minimum": -90, "maximum": 90},
-                                             "lon": {"type": "number", "minimum": -180, "maximum": 180}}},
-        },
-    }},
-}
-RASTER_SCHEMA: dict[str, Any] = {
-    "$schema": "http://json-schema.org/draft-07/schema#",
-    "$id": RasterExtension.get_schema_uri(),
-    "title": "appshot local check of the raster extension fields",
-    "type": "object",
-    "required": ["stac_extensions", "assets"],
-    "properties": {
-        "stac_extensions": {"type": "array", "contains": {"const": RasterExtension.get_schema_uri()}},
-        "assets": {"type": "object", "additionalProperties": {
-            "type": "object",
-            "properties": {"raster:bands": {"type": "array", "items": {
-                "type": "object",
-                "properties": {
-                    "nodata": {"oneOf": [{"type": "number"}, {"enum": ["nan", "inf", "-inf"]}]},
-                    "sampling": {"enum": ["area", "point"]},
-                    "data_type": {"enum": [d.value for d in DataType]},
-                    "bits_per_sample": {"type": "integer"},
-                    "spatial_resolution": {"type": "number"},
-                    "statistics": {"type": "object"},
-                    "unit": {"type": "string"},
-                    "scale": {"type": "number"},
-                    "offset": {"type": "number"},
-                    "histogram": {"type": "object"},
-                }}}},
-        }},
+        "proj:code": {"type": ["string", "null"]},
+        "proj:wkt2": {"type": ["string", "null"]},
+        "proj:projjson": {"type": ["object", "null"]},
+        "proj:shape": {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "integer", "minimum": 0}},
+        "proj:transform": {**_NUMBER_ARRAY, "oneOf": [{"minItems": 6, "maxItems": 6}, {"minItems": 9, "maxItems": 9}]},
+        "proj:bbox": {**_NUMBER_ARRAY, "oneOf": [{"minItems": 4, "maxItems": 4}, {"minItems": 6, "maxItems": 6}]},
+        "proj:centroid": {"type": "object", "required": ["lat", "lon"],
+                          "properties": {"lat": {"type": "number", "minimum": -90, "maximum": 90},
+                                         "lon": {"type": "number", "minimum": -180, "maximum": 180}}},
     },
 }
+PROJECTION_SCHEMA = _extension_schema(ProjectionExtension.get_schema_uri(), "projection", ["properties"], {
+    "properties": _PROJECTION_FIELDS,
+    "assets": {"type": "object", "additionalProperties": _PROJECTION_FIELDS},
+})
+_RASTER_BAND = {
+    "type": "object",
+    "properties": {
+        "nodata": {"oneOf": [{"type": "number"}, {"enum": ["nan", "inf", "-inf"]}]},
+        "sampling": {"enum": ["area", "point"]},
+        "data_type": {"enum": [d.value for d in DataType]},
+        "bits_per_sample": {"type": "integer"},
+        "spatial_resolution": {"type": "number"},
+        "statistics": {"type": "object"},
+        "unit": {"type": "string"},
+        "scale": {"type": "number"},
+        "offset": {"type": "number"},
+        "histogram": {"type": "object"},
+    },
+}
+RASTER_SCHEMA = _extension_schema(RasterExtension.get_schema_uri(), "raster", ["assets"], {
+    "assets": {"type": "object", "additionalProperties": {
+        "type": "object", "properties": {"raster:bands": {"type": "array", "items": _RASTER_BAND}}}},
+})
 
 
 class OfflineStacValidator(JsonSchemaSTACValidator):
