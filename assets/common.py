@@ -12,6 +12,8 @@ from appshot_model.core.errors import AppshotInputError
 T = TypeVar("T")
 #: Input metadata: hand the (multi-)partition values to the asset as ``{partition key: value}``.
 ALL_AS_DICT = {"as_dict": True}
+#: Input metadata key: the input is None while the upstream asset has never been materialised.
+OPTIONAL_INPUT = "optional"
 
 
 def by_city(values: Mapping[str, T]) -> dict[str, T]:

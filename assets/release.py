@@ -21,6 +21,7 @@ from appshot_model.release import PublishResult, ReleasePart
 from appshot_model.release import build as release_build
 from appshot_model.release import publish_release, verify_release
 from appshot_model.release.build import parts_from_run_dir, training_label
+from assets.common import OPTIONAL_INPUT
 from assets.metadata import png_metadata
 from assets.resources import AppshotSettings
 
@@ -100,13 +101,14 @@ def build_release_assets(city_hour_partitions: PartitionsDefinition,
             **png_metadata(png, settings.figures_dir() / "release" / f"{city}_{hour}.png", "preview")})
         return {"release_id": result.release_id, "path": str(result.path), "status": result.status}
 
-    @asset(group_name="release", kinds={"stac"}, deps=[city_hour_release])
-    def release(context: AssetExecutionContext, settings: AppshotSettings) -> dict:
-        """Every generated city x peak hour of the run gathered into one versioned release (with the
-        leave-one-city-out fidelity table in its dataset card when the evaluation report exists)."""
+    @asset(group_name="release", kinds={"stac"}, deps=[city_hour_release],
+           ins={"evaluation_report": AssetIn(metadata={OPTIONAL_INPUT: True})})
+    def release(context: AssetExecutionContext, settings: AppshotSettings, evaluation_report: dict | None) -> dict:
+        """Every generated city x peak hour of the run gathered into one versioned release, with the
+        leave-one-city-out fidelity table of ``evaluation_report`` in its dataset card (the card says
+        so when the evaluation has not been run)."""
         parts = parts_from_run_dir(base(settings))
-        report = Path(settings.data_dir) / "evaluation" / "results.csv"  # written by evaluation_report
-        fidelity = release_build.read_fidelity(report) if report.is_file() else None
+        fidelity = {"leave_one_city_out": evaluation_report["table"]} if evaluation_report else None
         result = publish_release(parts, Path(settings.data_dir) / "releases", fidelity=fidelity)
         verified = _verify(result)
         first = parts[0]

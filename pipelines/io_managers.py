@@ -2,7 +2,8 @@
 
 Paths: ``{base_path}/{asset}/{partition}`` with multi-partition keys as ``city/hour``.
 Cubes are NetCDF (.nc), tables/settings JSON (.json), grids GeoParquet (.parquet), models a
-directory. Writes are atomic (temp path, then rename).
+directory. Writes are atomic (temp path, then rename). An input declared with metadata
+``{OPTIONAL_INPUT: True}`` receives None while its upstream asset has never been materialised.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from upath import UPath
 
 from appshot_model.core.cube import read_cube, write_cube
 from appshot_model.core.io import atomic_path
+from assets.common import OPTIONAL_INPUT
 
 DEFAULT_BASE_PATH = "data/assets"
 
@@ -35,6 +37,9 @@ class _FileIO(UPathIOManager):
 
     def load_from_path(self, context: InputContext, path: UPath) -> Any:
         if not path.exists():
+            if (context.definition_metadata or {}).get(OPTIONAL_INPUT):
+                context.log.info(f"optional input {path.path} has not been materialised; passing None")
+                return None
             raise FileNotFoundError(path.path)
         return self.read(path.path)
 

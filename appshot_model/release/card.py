@@ -126,7 +126,8 @@ def card_markdown(card: Mapping) -> str:
         for key, rows in card["fidelity"].items():
             out += [f"### {key}", "", *_markdown_table(rows), ""]
     else:
-        out += ["No fidelity table was provided with this release.", ""]
+        out += ["No fidelity table was provided with this release (in the pipeline: the `evaluation_report` "
+                "asset had not been materialised when it was built).", ""]
     out += ["## Citation", "", "If you use this dataset, cite AppShot:", "", card["citation"]["text"], "",
             "```bibtex", card["citation"]["bibtex"], "```", ""]
     return "\n".join(out)

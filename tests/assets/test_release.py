@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -50,7 +51,8 @@ def test_release_assets_materialise(fakes, tmp_path, monkeypatch):
     upstream = [AssetSpec("generated_snapshots", partitions_def=city_hour).with_io_manager_key("cube_io_manager"),
                 AssetSpec("context_cube", partitions_def=city_partitions(["aurora", "borealis"]))
                 .with_io_manager_key("cube_io_manager"),
-                AssetSpec("trained_model", partitions_def=hour_partitions(["morning"]))]
+                AssetSpec("trained_model", partitions_def=hour_partitions(["morning"])),
+                AssetSpec("evaluation_report")]
     release_assets = build_release_assets(city_hour)
     settings = AppshotSettings(data_dir=str(tmp_path / "data"))
     resources = {"settings": settings, **io_managers(str(assets_dir))}
@@ -70,6 +72,9 @@ def test_release_assets_materialise(fakes, tmp_path, monkeypatch):
     releases = list_releases(tmp_path / "data" / "releases")
     assert [str(p) for p in releases] == [meta["release_path"].value]
     assert verify_release(releases[0], load_model=fakes.FakeArtefact, generate=fakes.fake_generate).ok
+    card = json.loads((releases[0] / "card.json").read_text())
+    assert card["fidelity"] is None  # evaluation_report never materialised: the card says so
+    assert "evaluation_report" in (releases[0] / "card.md").read_text()
     again = materialize([*upstream, *release_assets], resources=resources, selection=["release"])
     assert again.asset_materializations_for_node("release")[0].metadata["status"].value == "already published"
 

@@ -18,6 +18,8 @@ from assets.resources import AppshotSettings
 from pipelines.definitions import build_definitions
 from pipelines.demo_run import run_demo
 
+FIDELITY_ROWS = [{"hour": "morning", "method": "data", "werr": 0.1, "nemd": 0.2},
+                 {"hour": "morning", "method": "appshot", "werr": 0.2, "nemd": 0.3}]
 TINY_CONFIG = """\
 model:
   features: 4
@@ -34,9 +36,9 @@ def _run(tmp_path: Path, name: str) -> Path:
     cities = [small_demo_city("alpha", 20, 22), small_demo_city("beta", 24, 20, seed_offset=1)]
     settings = AppshotSettings(seed=7, days=7, n_samples=2, config_file=str(config), data_dir=str(data_dir),
                                held_out_cities=["beta"])
-    report = data_dir / "evaluation" / "results.csv"  # as evaluation_report writes it
+    report = data_dir / "assets" / "evaluation_report.json"  # as the IO manager stores evaluation_report
     report.parent.mkdir(parents=True)
-    report.write_text("hour,method,werr,nemd\nmorning,data,0.1,0.2\nmorning,appshot,0.2,0.3\n")
+    report.write_text(json.dumps({"table": FIDELITY_ROWS}))
     defs = build_definitions(cities=cities, hours=["morning"], settings=settings)
     with DagsterInstance.ephemeral() as instance:
         run_ids = run_demo(defs, instance)
@@ -72,7 +74,7 @@ def test_whole_graph_two_cities_one_hour(tmp_path):
     again = [p for p in (second / "releases").iterdir() if (p / "manifest.json").exists()]
     assert [p.name for p in again] == [p.name for p in releases]  # same content hash (and day)
     card = json.loads((releases[0] / "card.json").read_text())
-    assert card["fidelity"]["results"][1] == {"hour": "morning", "method": "appshot", "werr": "0.2", "nemd": "0.3"}
+    assert card["fidelity"]["leave_one_city_out"] == FIDELITY_ROWS
     model_dir = first / "assets" / "trained_model" / "morning"
     assert (model_dir / "model.json").exists()
     selection = (first / "assets" / "attribute_selection.json").read_text()
