@@ -57,7 +57,7 @@ def loco_scores_asset(city_hour_partitions: PartitionsDefinition) -> AssetsDefin
             context.log.info(f"{held_out}/{hour}: training {method} on {train}")
             fitted = train_method(method, {c: contexts[c] for c in train}, {c: traffic[c] for c in train},
                                   attributes, normalisation, hour, seed=derive_seed(settings.seed, "loco", held_out, hour),
-                                  budget=budget, progress=True, log=context.log.info)
+                                  budget=budget, progress=settings.progress_bars, log=context.log.info)
             generated[method] = generate_method(fitted, contexts[held_out], evaluation.samples,
                                                 seed=derive_seed(settings.seed, "loco-generate", held_out, hour))
             seconds[method] = fitted.training_seconds

@@ -31,7 +31,7 @@ def build_generation_assets(city_hour_partitions: PartitionsDefinition) -> list[
         city, hour = keys["city"], keys["hour"]
         seed = derive_seed(settings.seed, "generate", city, hour)
         generated = generate_snapshots(trained_model, context_cube, n_samples=settings.n_samples, seed=seed,
-                                       progress=True)
+                                       progress=settings.progress_bars)
         generated.attrs.update(city=city, source_context=context_cube.attrs.get("label", ""))
         tiff_dir = Path(settings.data_dir) / "generated" / city / hour
         tags = {"label": "synthetic", "seed": str(seed), "model_hash": trained_model.model_hash, "city": city,

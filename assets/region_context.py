@@ -163,7 +163,7 @@ def region_traffic_asset(region_hour: PartitionsDefinition) -> AssetsDefinition:
         cube = check_model_attributes(region_context_cube, trained_model.attributes,
                                       model=f"the {hour} model ({trained_model.model_hash[:12]})")
         seed = derive_seed(settings.seed, "generate_region", region, hour)
-        generated = generate_snapshots(trained_model, cube, n_samples=settings.n_samples, seed=seed, progress=True)
+        generated = generate_snapshots(trained_model, cube, n_samples=settings.n_samples, seed=seed, progress=settings.progress_bars)
         generated.attrs.update(label="synthetic", statement=statement, region=region,
                                source_context=region_context_cube.attrs.get("label", ""),
                                estimated_layers=region_context_cube.attrs.get("estimated_layers", ""))

@@ -30,6 +30,9 @@ class AppshotSettings(ConfigurableResource):
     config_file: str | None = Field(
         default=None, description="YAML with `model:` and `train:` sections (ModelConfig, TrainConfig).")
     data_dir: str = Field(default_factory=default_data_dir, description="Root of all outputs.")
+    progress_bars: bool = Field(
+        default=True, description="Per-step progress bars (tqdm, to the run's stderr) in training and generation; "
+                                  "the CLI turns them off and shows one bar per stage instead.")
 
     def figures_dir(self) -> Path:
         return Path(self.data_dir) / "figures"

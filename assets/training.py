@@ -35,7 +35,7 @@ def build_training_assets(hour_partitions: PartitionsDefinition) -> list[AssetsD
         started = time.perf_counter()
         artefact = train_peak_hour_model(
             {c: contexts[c] for c in cities}, {c: traffic[c] for c in cities}, attribute_selection["attributes"],
-            normalisation, model_cfg, train_cfg, hour=hour, progress=True, log=context.log.info)
+            normalisation, model_cfg, train_cfg, hour=hour, progress=settings.progress_bars, log=context.log.info)
         seconds = time.perf_counter() - started
         history = artefact.history
         context.add_output_metadata({

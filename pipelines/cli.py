@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +21,15 @@ console = Console(stderr=True)
 DEFAULT_DAGSTER_HOME = ".dagster_home"
 
 
+@app.callback()
+def _quiet_api_status_warnings() -> None:
+    """Dagster's beta/preview notes are for the developers of this code, not for people running it."""
+    from dagster import BetaWarning, PreviewWarning
+
+    for category in (BetaWarning, PreviewWarning):
+        warnings.filterwarnings("ignore", category=category)
+
+
 def ensure_dagster_home() -> Path:
     """``$DAGSTER_HOME`` (default ``./.dagster_home``), created with the project's dagster.yaml."""
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(DEFAULT_DAGSTER_HOME).resolve())))
@@ -31,23 +41,41 @@ def ensure_dagster_home() -> Path:
     return home
 
 
-def _run_with_progress(defs, plan_of, label: str) -> list[str]:
-    """Run a stage plan on the instance in ``$DAGSTER_HOME`` with a rich progress bar."""
+def _run_with_progress(defs, plan_of, label: str, data_dir: Path) -> list[str]:
+    """Run a stage plan on the instance in ``$DAGSTER_HOME``: one progress bar per stage job (its partitions
+    done / total), Dagster's console output kept to warnings, every event of every run appended to
+    ``<data_dir>/logs/<label>-<UTC time>.log`` (also kept in Dagster's event log)."""
     from dagster import DagsterInstance
 
     from pipelines.demo_run import run_plan
 
+    plan = plan_of(defs)
+    stages = list(dict.fromkeys(job for job, _ in plan))
+    log_file = data_dir / "logs" / f"{label}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    console.print(f"full log of every run: {log_file.resolve()}")
     with DagsterInstance.get() as instance, Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=console) as progress:
-        task = progress.add_task(label, total=None)
+            TextColumn("{task.description:<26}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[key]}"),
+            TimeElapsedColumn(), console=console) as progress:
+        tasks = {job: progress.add_task(job, total=sum(1 for j, _ in plan if j == job), key="", start=False)
+                 for job in stages}
+        current: list[str] = []
 
         def on_run(job: str, key: str | None, index: int, total: int) -> None:
-            progress.update(task, total=total, completed=index, description=f"{job} {key or ''}")
+            if current:  # the previous run has finished
+                progress.advance(tasks[current[0]])
+                progress.update(tasks[current[0]], key="")
+                if progress.tasks[tasks[current[0]]].finished:
+                    progress.stop_task(tasks[current[0]])
+            current[:] = [job] if job else []
+            if job:
+                progress.start_task(tasks[job])
+                progress.update(tasks[job], key=str(key or ""))
 
-        run_ids = run_plan(defs, instance, plan_of(defs), on_run=on_run)
-        progress.update(task, completed=progress.tasks[0].total)
-    return run_ids
+        try:
+            return run_plan(defs, instance, plan, on_run=on_run, quiet=True, log_file=log_file)
+        finally:
+            console.print(f"full log of every run: {log_file.resolve()}")
 
 
 @app.command()
@@ -65,12 +93,13 @@ def demo(
     home = ensure_dagster_home()
     try:
         settings = AppshotSettings(seed=seed, n_samples=samples, config_file=str(config) if config else None,
+                                   progress_bars=False,
                                    data_dir=str(data_dir))
         defs = build_definitions(settings=settings)
     except AppshotInputError as exc:
         raise typer.BadParameter(str(exc)) from exc
     started = time.perf_counter()
-    _run_with_progress(defs, demo_plan, "demo")
+    _run_with_progress(defs, demo_plan, "demo", data_dir)
     console.print(f"demo finished in {time.perf_counter() - started:.0f} s")
     console.print(f"outputs: {data_dir.resolve()}  (assets/, generated/ GeoTIFFs, figures/)")
     console.print(f"Dagster runs recorded in DAGSTER_HOME={home}; browse them with `dagster dev`")
@@ -110,10 +139,10 @@ def evaluate(
     home = ensure_dagster_home()
     started = time.perf_counter()
     try:
-        defs = build_definitions(settings=AppshotSettings(seed=seed, data_dir=str(data_dir)),
+        defs = build_definitions(settings=AppshotSettings(seed=seed, data_dir=str(data_dir), progress_bars=False),
                                  evaluation=EvaluationSettings(methods=methods, steps=steps, samples=samples,
                                                                nemd_max_pairs=nemd_pairs))
-        _run_with_progress(defs, lambda d: evaluation_plan(d, city, hour), "evaluation")
+        _run_with_progress(defs, lambda d: evaluation_plan(d, city, hour), "evaluation", data_dir)
     except AppshotInputError as exc:
         raise _fail(exc) from None
     console.print(f"evaluation finished in {time.perf_counter() - started:.0f} s "

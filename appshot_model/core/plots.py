@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import EngFormatter  # noqa: E402
 
 
 def png_bytes(fig) -> bytes:
@@ -22,10 +23,18 @@ def png_bytes(fig) -> bytes:
 
 def map_grid_png(rows: Mapping[str, Sequence[np.ndarray]], columns: Sequence[str], title: str = "",
                  shared_scale_per_column: bool = True) -> bytes:
-    """A grid of north-up maps: one row per entry of ``rows`` (e.g. real, generated), one column
-    per name in ``columns`` (e.g. services). Columns share a colour scale when asked."""
+    """PNG of :func:`map_grid_figure`."""
+    return png_bytes(map_grid_figure(rows, columns, title, shared_scale_per_column))
+
+
+def map_grid_figure(rows: Mapping[str, Sequence[np.ndarray]], columns: Sequence[str], title: str = "",
+                    shared_scale_per_column: bool = True):
+    """A grid of north-up maps: one row per entry of ``rows`` (e.g. real, generated), one column per name
+    in ``columns`` (e.g. services). Columns share a colour scale when asked; each column's colour bar
+    (compact engineering labels: 12k, 1.2M) sits in its own space (constrained layout), clear of the
+    next column."""
     n_rows, n_cols = len(rows), len(columns)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.6 * n_cols, 2.4 * n_rows), squeeze=False)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.9 * n_cols, 2.4 * n_rows), squeeze=False, layout="constrained")
     for c in range(n_cols):
         column_maps = [np.asarray(maps[c]) for maps in rows.values()]
         vmax = max(float(np.nanmax(m)) for m in column_maps) if shared_scale_per_column else None
@@ -38,10 +47,12 @@ def map_grid_png(rows: Mapping[str, Sequence[np.ndarray]], columns: Sequence[str
                 ax.set_title(columns[c], fontsize=9)
             if c == 0:
                 ax.set_ylabel(row_name, fontsize=9)
-        fig.colorbar(image, ax=[axes[r][c] for r in range(n_rows)], shrink=0.7)
+        bar = fig.colorbar(image, ax=[axes[r][c] for r in range(n_rows)], shrink=0.8, pad=0.02,
+                           format=EngFormatter(sep=""))
+        bar.ax.tick_params(labelsize=7)
     if title:
         fig.suptitle(title, fontsize=10)
-    return png_bytes(fig)
+    return fig
 
 
 def single_map_png(values: np.ndarray, title: str, unit: str = "") -> bytes:

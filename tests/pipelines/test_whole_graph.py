@@ -41,10 +41,15 @@ def _run(tmp_path: Path, name: str) -> Path:
     report.write_text(json.dumps({"table": FIDELITY_ROWS}))
     defs = build_definitions(cities=cities, hours=["morning"], settings=settings)
     with DagsterInstance.ephemeral() as instance:
-        run_ids = run_demo(defs, instance)
+        log_file = data_dir / "run.log"
+        run_ids = run_demo(defs, instance, quiet=True, log_file=log_file)
         assert len(run_ids) == 2 + 2 + 1 + 1 + 2 + 1  # demo world, peak traffic, selection, training, generation, release
+        lines = log_file.read_text().splitlines()
         for run_id in run_ids:
             assert instance.get_run_by_id(run_id).is_success
+            assert any(f" {run_id[:8]} " in line and "RUN_SUCCESS" in line or
+                       f" {run_id[:8]} " in line and "Finished execution" in line for line in lines)
+        assert any(" DEBUG " in line for line in lines)  # every level is kept, not only what the console showed
     return data_dir
 
 
