@@ -6,6 +6,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import yaml
 from dagster import AssetSelection, Definitions, define_asset_job
 
 from appshot_model.core.names import PEAK_HOURS
@@ -24,32 +25,21 @@ from pipelines.io_managers import io_managers
 from pipelines.schedules import release_schedule
 from pipelines.sensors import region_sensor
 
-#: Jobs: name, asset selection, partitioning (a key of the partitions built below, None: unpartitioned), description.
-JOBS: tuple[tuple[str, AssetSelection, str | None, str], ...] = (
-    ("demo_world_job", AssetSelection.groups("demo_world"), "city",
-     "Simulate one demo city: grid, context cube, hourly traffic cube."),
-    ("peak_traffic_job", AssetSelection.assets("peak_traffic"), "city_hour",
-     "Extract the weekday snapshots of one city at one peak hour."),
-    ("attribute_selection_job", AssetSelection.assets("attribute_selection"), None,
-     "Spearman attribute selection over the training cities."),
-    ("training_job", AssetSelection.assets("normalisation", "trained_model"), "hour",
-     "Normalisation constants and the AppShot model of one peak hour."),
-    ("generation_job", AssetSelection.assets("generated_snapshots"), "city_hour",
-     "Generate N synthetic snapshots for one city x peak hour."),
-    ("city_hour_release_job", AssetSelection.assets("city_hour_release"), "city_hour",
-     "Publish and verify the release of one city x peak hour."),
-    ("release_job", AssetSelection.assets("release"), None,
-     "Gather every generated city x peak hour into one versioned release."),
-    ("loco_job", AssetSelection.assets("loco_scores"), "city_hour",
-     "Leave one city out: train every evaluated method on the other cities, generate and score the held-out "
-     "city at one peak hour."),
-    ("evaluation_report_job", AssetSelection.assets("evaluation_report"), None,
-     "Gather the leave-one-city-out scores into the fidelity report."),
-    ("region_context_job", AssetSelection.assets("region_grid", "region_context_cube"), "region",
-     "Grid and real context cube of one region file."),
-    ("region_traffic_job", AssetSelection.assets("region_traffic"), None,
-     "Synthetic traffic for one region x peak hour (model trained on the demo world)."),
-)
+#: The jobs' table (assets or group, partitioning, description), one entry per job.
+JOBS_FILE = Path(__file__).with_name("jobs.yaml")
+
+
+def job_table(path: Path = JOBS_FILE) -> dict[str, dict]:
+    """``{job name: {"selection": AssetSelection, "partitions": str | None, "description": str}}``."""
+    table = {}
+    for name, spec in yaml.safe_load(path.read_text()).items():
+        selection = (AssetSelection.groups(spec["group"]) if "group" in spec
+                     else AssetSelection.assets(*spec["assets"]))
+        table[name] = {"selection": selection, "partitions": spec.get("partitions"),
+                       "description": spec["description"]}
+    return table
+
+
 #: Stage jobs, in the order the whole demo runs them (Dagster jobs need one partitioning each).
 STAGE_JOBS = ("demo_world_job", "peak_traffic_job", "attribute_selection_job", "training_job", "generation_job",
               "release_job")
@@ -81,8 +71,8 @@ def build_definitions(cities: Sequence[DemoCity] = DEMO_CITIES, hours: Sequence[
     ]
     partitions = {"city": cities_def, "city_hour": city_hour, "hour": hours_def, "region": region_partitions,
                   None: None}
-    jobs = [define_asset_job(name, selection, partitions_def=partitions[partitioning], description=description)
-            for name, selection, partitioning, description in JOBS]
+    jobs = [define_asset_job(name, spec["selection"], partitions_def=partitions[spec["partitions"]],
+                             description=spec["description"]) for name, spec in job_table().items()]
     by_job = {job.name: job for job in jobs}
     return Definitions(assets=assets, jobs=jobs, schedules=[release_schedule(by_job["release_job"])],
                        sensors=[region_sensor(by_job["region_context_job"], regions_dir)],

@@ -56,6 +56,15 @@ def _exactly_one(model: BaseModel, fields: tuple[str, ...], section: str) -> Non
         raise ValueError(f"{section}: give exactly one of {list(fields)} (got {given or 'none'})")
 
 
+def _source_options(model: BaseModel, source: str, required: str, optional: tuple[str, ...], section: str,
+                    what: str) -> None:
+    """``source`` needs ``required`` (``what`` says what it is), and ``required``/``optional`` apply to it only."""
+    if getattr(model, source) is not None and not getattr(model, required):
+        raise ValueError(f"{section}: {source} needs `{required}` ({what})")
+    if getattr(model, source) is None and any(getattr(model, f) for f in (required, *optional)):
+        raise ValueError(f"{section}: {'/'.join((required, *optional))} apply to {source} only")
+
+
 # ---------------------------------------------------------------------------------------------
 # sections
 # ---------------------------------------------------------------------------------------------
@@ -125,10 +134,8 @@ class PopulationSource(_Section):
     @model_validator(mode="after")
     def _check(self) -> "PopulationSource":
         _exactly_one(self, ("raster", "vector", "osm_buildings"), "sources.population")
-        if self.vector is not None and not self.column:
-            raise ValueError("sources.population: a vector source needs `column` (the population column)")
-        if self.vector is None and (self.column or self.layer or self.mask_values):
-            raise ValueError("sources.population: column/layer/mask_values apply to a vector source only")
+        _source_options(self, "vector", "column", ("layer", "mask_values"), "sources.population",
+                        "the population column")
         if self.method not in ("auto", "polygons", "warp"):
             raise ValueError(f"sources.population.method {self.method!r}; expected auto, polygons or warp")
         return self
@@ -148,10 +155,7 @@ class LanduseSource(_Section):
     @model_validator(mode="after")
     def _check(self) -> "LanduseSource":
         _exactly_one(self, ("polygons", "raster", "osm"), "sources.landuse")
-        if self.polygons is not None and not self.code_column:
-            raise ValueError("sources.landuse: polygons need `code_column` (the class code column)")
-        if self.polygons is None and (self.code_column or self.layer):
-            raise ValueError("sources.landuse: code_column/layer apply to polygons only")
+        _source_options(self, "polygons", "code_column", ("layer",), "sources.landuse", "the class code column")
         if self.osm and self.scheme:
             raise ValueError("sources.landuse: scheme applies to polygons/raster; OSM uses `mapping`")
         if self.mapping is not None and not self.osm:
