@@ -24,7 +24,7 @@ import shapely
 import yaml
 
 from appshot_model.context.layers import LayerResult
-from appshot_model.context.regrid import _gdf_in_grid_crs, clean_geometries, intersect_with_grid, raster_classes_to_grid
+from appshot_model.context.regrid import gdf_in_grid_crs, clean_geometries, intersect_with_grid, raster_classes_to_grid
 from appshot_model.core.errors import AppshotInputError
 from appshot_model.core.grid import Grid
 from appshot_model.core.names import LANDUSE_ATTRIBUTES
@@ -241,13 +241,13 @@ def landuse_from_polygons(source, code_column: str, grid: Grid, scheme: str | os
     if isinstance(source, gpd.GeoDataFrame):
         gdf = source
     else:
-        from appshot_model.context.population import _read_vector
+        from appshot_model.context.population import read_vector
 
-        gdf, _ = _read_vector(source, grid, layer)
+        gdf, _ = read_vector(source, grid, layer)
     if code_column not in gdf.columns:
         raise AppshotInputError(f"{where}: class code column {code_column!r} not found; available columns: "
                                 f"{[c for c in gdf.columns if c != gdf.geometry.name]}")
-    gdf = _gdf_in_grid_crs(gdf, grid, where)
+    gdf = gdf_in_grid_crs(gdf, grid, where)
     gdf = gdf[gdf.geometry.notna() & gdf.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
     classes, known, norm = _map_codes(gdf[code_column].to_numpy(), mapping)
     fractions, coverage, pidx, area, _, removed = class_fractions_from_polygons(gdf.geometry.values, classes, grid)
@@ -329,7 +329,7 @@ def landuse_from_osm_polygons(gdf, grid: Grid, mapping: str | os.PathLike | Mapp
     if not present:
         raise AppshotInputError(f"OSM land-use polygons have none of the tag columns {list(tags)}; "
                                 f"columns given: {[c for c in gdf.columns if c != gdf.geometry.name]}")
-    gdf = _gdf_in_grid_crs(gdf, grid, "OSM land-use polygons")
+    gdf = gdf_in_grid_crs(gdf, grid, "OSM land-use polygons")
     polys = gdf.geometry.notna() & gdf.geometry.geom_type.isin(["Polygon", "MultiPolygon"])
     gdf = gdf[polys]
     classes, tag, unknown_rows = osm_classes(gdf, tags)

@@ -67,7 +67,9 @@ def population_from_raster(path: str | os.PathLike, grid: Grid, band: int = 1, m
     return _finish(res.values["value"], res.coverage, meta, path, grid)
 
 
-def _read_vector(path: str | os.PathLike, grid: Grid, layer: str | None):
+def read_vector(path: str | os.PathLike, grid: Grid, layer: str | None):
+    """The features of a vector file (one ``layer``) that reach the grid's bounds (in the file's CRS) and
+    the file's field names; clear errors for a missing, unreadable, CRS-less or non-intersecting file."""
     import geopandas as gpd
     import pyogrio
     import shapely
@@ -114,7 +116,7 @@ def population_from_vector(path: str | os.PathLike, column: str, grid: Grid, lay
     """
     import geopandas as gpd  # noqa: F401  (reading needs it; keeps import errors explicit)
 
-    gdf, fields = _read_vector(path, grid, layer)
+    gdf, fields = read_vector(path, grid, layer)
     if column not in gdf.columns:
         raise AppshotInputError(f"population column {column!r} not in {path}"
                                 f"{'' if layer is None else f' layer {layer!r}'}; available columns: {fields}")

@@ -156,7 +156,9 @@ def _polygonal(g):
 # polygons
 # ---------------------------------------------------------------------------------------------
 
-def _gdf_in_grid_crs(gdf, grid: Grid, what: str):
+def gdf_in_grid_crs(gdf, grid: Grid, what: str):
+    """``gdf`` reprojected to the grid's CRS (unchanged when already in it); an error naming ``what`` when it
+    has no CRS."""
     if gdf.crs is None:
         raise AppshotInputError(f"{what} has no CRS; expected polygons with a declared CRS "
                                 f"(set it with GeoDataFrame.set_crs or fix the file's .prj)")
@@ -187,7 +189,7 @@ def polygons_to_grid(gdf, columns: Sequence[str], grid: Grid, how: str | dict[st
     if missing:
         raise AppshotInputError(f"{source}: column(s) {missing} not found; available columns: "
                                 f"{[c for c in gdf.columns if c != gdf.geometry.name]}")
-    gdf = _gdf_in_grid_crs(gdf, grid, source)
+    gdf = gdf_in_grid_crs(gdf, grid, source)
     geoms = clean_geometries(gdf.geometry.values)
     poly_area = shapely.area(geoms)
     keep = poly_area > 0
