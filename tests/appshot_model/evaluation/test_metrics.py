@@ -1,34 +1,15 @@
 import math
 
 import numpy as np
-import ot
 import pytest
 from scipy import stats
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from appshot_model.evaluation import emd as emd_module
 from appshot_model.evaluation import metrics
-from appshot_model.evaluation.emd import EMDSolverError, emd_grid, emd_to_uniform, nemd
+from appshot_model.evaluation.emd import nemd
 from appshot_model.evaluation.metrics import (hemd, hotspot_count, hotspots, mean_pairwise_ssim, pairwise_ssim_error,
                                               psnr, score, share_errors, ssim, stochasticity_histograms, werr)
-
-
-def _blobs(seed: int, height: int, width: int, n: int = 4) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:height, :width]
-    out = np.full((height, width), 0.01)
-    for _ in range(n):
-        cy, cx, s = rng.uniform(0, height), rng.uniform(0, width), rng.uniform(1.5, 5)
-        out += rng.lognormal(0, 1) * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * s * s))
-    return out * rng.lognormal(0, 0.3, out.shape)
-
-
-def _dense_emd(a: np.ndarray, b: np.ndarray) -> float:
-    yy, xx = np.mgrid[:a.shape[0], :a.shape[1]]
-    cells = np.stack([yy.ravel(), xx.ravel()], 1).astype(float)
-    return float(ot.emd2(a.ravel() / a.sum(), b.ravel() / b.sum(), ot.dist(cells, cells, metric="euclidean"),
-                         numItermax=10 ** 8))
-
+from tests.appshot_model.evaluation.maps import blobs
 
 # ---- WErr and shares
 
@@ -67,59 +48,6 @@ def test_invalid_traffic_is_refused():
         nemd(np.full((3, 3), np.nan), np.ones((3, 3)))
     with pytest.raises(ValueError, match="zero total mass"):
         nemd(np.zeros((3, 3)), np.ones((3, 3)))
-
-
-# ---- EMD / NEMD
-
-
-def test_emd_two_cell_hand_values():
-    assert emd_grid(np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])) == pytest.approx(1.0)
-    assert emd_grid(np.array([[3.0, 1.0]]), np.array([[1.0, 3.0]])) == pytest.approx(0.5)  # move 0.5 by 1 cell
-    diagonal = emd_grid(np.array([[1.0, 0.0], [0.0, 0.0]]), np.array([[0.0, 0.0], [0.0, 1.0]]))
-    assert diagonal == pytest.approx(math.sqrt(2))
-    assert emd_to_uniform(np.array([[1.0, 0.0]])) == pytest.approx(0.5)
-    # scale does not matter: maps are unit-mass distributions
-    assert emd_grid(np.array([[10.0, 0.0]]), np.array([[0.0, 0.1]])) == pytest.approx(1.0)
-
-
-def test_nemd_of_map_with_itself_is_0_and_with_uniform_is_1():
-    m = _blobs(3, 20, 24)
-    assert nemd(m, m) == 0.0
-    assert nemd(m, 5 * m) == pytest.approx(0.0, abs=1e-12)  # float rounding of the unit-mass scaling
-    assert nemd(m, np.ones_like(m)) == pytest.approx(1.0)
-    assert math.isnan(nemd(np.ones((4, 4)), _blobs(1, 4, 4)))  # real map uniform: undefined
-
-
-@pytest.mark.parametrize("shape", [(17, 23), (45, 50)])  # single level, and multiscale column generation
-def test_exact_emd_matches_dense_network_simplex(shape):
-    a, b = _blobs(10, *shape), _blobs(11, *shape)
-    b[b < np.quantile(b, 0.3)] = 0.0  # zeros on one side
-    info = {}
-    assert emd_grid(a, b, info=info) == pytest.approx(_dense_emd(a, b), rel=1e-10, abs=1e-10)
-    assert info["levels"][-1]["block"] == 1 and info["levels"][-1]["min_reduced_cost"] >= -emd_module.EMD_TOLERANCE
-    if shape == (45, 50):
-        assert len(info["levels"]) >= 2
-
-
-def test_coarse_emd_is_approximate_within_its_bound():
-    a, b = _blobs(20, 45, 50), _blobs(21, 45, 50)
-    exact = emd_grid(a, b)
-    for block in (2, 4):
-        approx = emd_grid(a, b, method="coarse", block=block)
-        assert abs(approx - exact) <= math.sqrt(2) * (block - 1)
-    assert emd_grid(a, b, method="coarse", block=1) == pytest.approx(exact, rel=1e-12)
-
-
-def test_solver_non_convergence_raises_instead_of_returning_a_number():
-    a, b = _blobs(30, 20, 20), _blobs(31, 20, 20)
-    with pytest.raises(EMDSolverError, match="did not converge"):
-        emd_grid(a, b, num_itermax=1, max_retries=0)
-    with pytest.raises(EMDSolverError):
-        nemd(a, b, num_itermax=2, max_retries=1)
-    assert emd_grid(a, b, num_itermax=10, max_retries=4) == pytest.approx(_dense_emd(a, b), rel=1e-10)
-
-
-# ---- SSIM / PSNR
 
 
 def test_ssim_and_psnr_agree_with_skimage_on_normalised_maps():
@@ -167,11 +95,11 @@ def test_hemd_is_the_1d_emd_of_hotspot_counts():
 
 
 def test_pairwise_ssim():
-    base = _blobs(40, 16, 16)
+    base = blobs(40, 16, 16)
     same = np.stack([base, 3 * base, 0.5 * base])
     assert mean_pairwise_ssim(same) == pytest.approx(1.0)
     assert pairwise_ssim_error(same[None], same[None]) == 0.0
-    mixed = np.stack([base, _blobs(41, 16, 16), _blobs(42, 16, 16)])
+    mixed = np.stack([base, blobs(41, 16, 16), blobs(42, 16, 16)])
     assert mean_pairwise_ssim(mixed) < 0.9
     assert pairwise_ssim_error(same[None], mixed[None]) == pytest.approx(1.0 - mean_pairwise_ssim(mixed))
 
@@ -189,7 +117,7 @@ def test_stochasticity_histograms_share_edges():
 
 def test_score_of_a_set_with_itself_is_ideal_and_keys_are_stable():
     rng = np.random.default_rng(7)
-    real = np.stack([np.stack([_blobs(100 + 10 * t + s, 14, 15) for s in range(3)]) for t in range(4)])
+    real = np.stack([np.stack([blobs(100 + 10 * t + s, 14, 15) for s in range(3)]) for t in range(4)])
     result = score(real, real)
     assert set(metrics.HEADLINE_METRICS) <= set(result)
     assert result["werr"] == 0.0 and result["nemd"] == 0.0 and result["hemd"] == 0.0
@@ -205,7 +133,7 @@ def test_score_of_a_set_with_itself_is_ideal_and_keys_are_stable():
 
 
 def test_score_reuses_cached_uniform_emds(monkeypatch):
-    real = np.stack([np.stack([_blobs(200 + 10 * t + s, 12, 12) for s in range(2)]) for t in range(2)])
+    real = np.stack([np.stack([blobs(200 + 10 * t + s, 12, 12) for s in range(2)]) for t in range(2)])
     gen = real[::-1].copy()
     calls = []
     original = metrics.emd_to_uniform
@@ -217,7 +145,7 @@ def test_score_reuses_cached_uniform_emds(monkeypatch):
 
 
 def test_score_counts_service_maps_without_a_distribution():
-    real = np.stack([np.stack([_blobs(300 + 10 * t + s, 12, 12) for s in range(2)]) for t in range(2)])
+    real = np.stack([np.stack([blobs(300 + 10 * t + s, 12, 12) for s in range(2)]) for t in range(2)])
     gen = real.copy()
     gen[:, 1] = 0.0
     result = score(real, gen)
