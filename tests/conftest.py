@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The tests train tiny networks: one intra-op thread each avoids OpenMP spin contention on a busy 2-core
+# machine (training reads APPSHOT_TORCH_THREADS; see appshot_model.model.train.configure_torch_threads).
+os.environ.setdefault("APPSHOT_TORCH_THREADS", "1")
 
 
 def shared_data_dir() -> Path:

@@ -24,7 +24,7 @@ import shapely
 import yaml
 
 from appshot_model.context.layers import LayerResult
-from appshot_model.context.regrid import gdf_in_grid_crs, clean_geometries, intersect_with_grid, raster_classes_to_grid
+from appshot_model.context.regrid import clean_geometries, gdf_in_grid_crs, intersect_with_grid, raster_classes_to_grid
 from appshot_model.core.errors import AppshotInputError
 from appshot_model.core.grid import Grid
 from appshot_model.core.names import LANDUSE_ATTRIBUTES

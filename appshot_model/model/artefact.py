@@ -102,7 +102,7 @@ class ModelArtefact:
             "discriminators": DISCRIMINATOR_DESCRIPTION if (self.model_cfg.use_d1 or self.model_cfg.use_d2)
             else "none (L1 only)",
             "optimiser": "Adam (generator and each discriminator), non-saturating BCE-with-logits GAN losses",
-            "noise": "z ~ N(0, I), one per patch", "torch_version": torch.__version__, "history": self.history,
+            "noise": f"z ~ N(0, I), one per {self.model_cfg.noise_scope}", "torch_version": torch.__version__, "history": self.history,
         }
 
     def save(self, directory: str | os.PathLike) -> Path:

@@ -11,7 +11,10 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+#: Spatial noise-field channels when ``noise_channels`` is left unset with one z per snapshot.
+DEFAULT_FIELD_CHANNELS = 16
 
 
 class ModelConfig(BaseModel):
@@ -29,12 +32,44 @@ class ModelConfig(BaseModel):
     use_d2: bool = Field(True, description="train with the service-sum discriminator D2")
     noise: Literal["film", "concat"] = Field("film", description="how z enters: FiLM (paper) or concatenation")
     overlap: bool = Field(True, description="stride-1 overlapping patches (paper); False: stride = patch size")
+    noise_scope: Literal["snapshot", "patch"] = Field(
+        "snapshot", description="one z per generated snapshot (every overlapping patch of a cell then gives it the "
+                                "same value, so generation is one fully convolutional pass), or one z per patch "
+                                "stitched by averaging (the original implementation; needed without overlap)")
+    noise_channels: int | None = Field(
+        None, ge=0, description="channels of a spatial noise field drawn per cell alongside z (beyond the paper: z "
+                                "is non-spatial there); it enters the same FiLM 1x1 convolutions, so each cell gets "
+                                "its own variation; 0 = none (the paper); None = 16 with noise_scope='snapshot', 0 "
+                                "with 'patch' (which cannot take a field)")
+    noise_correlation_cells: float = Field(
+        1.0, ge=0.0, description="std (cells) of the Gaussian kernel smoothing the noise field: its spatial "
+                                 "correlation length (base stations cover several cells); 0 = white noise")
+    l1_target: Literal["mean", "sample"] = Field(
+        "mean", description="L1 between conditional means (paper §V-C2: mean of the real training days vs mean "
+                            "of several generated draws) or per sample against one real day (ablation)")
     disc_features: int = Field(32, ge=1, description="base width of both discriminators (not in the paper)")
+
+    @model_validator(mode="after")
+    def _no_overlap_needs_patch_noise(self) -> "ModelConfig":
+        if not self.overlap and self.noise_scope != "patch":
+            raise ValueError("overlap=false (non-overlapping patches) needs noise_scope='patch': with one z per "
+                             "snapshot every patch layout gives the same map")
+        if self.noise_scope == "patch" and self.noise_channels:
+            raise ValueError("a spatial noise field (noise_channels > 0) needs noise_scope='snapshot'; set "
+                             "noise_channels: 0 for per-patch noise")
+        return self
 
     @property
     def nz(self) -> int:
         """The noise dimension actually used."""
         return self.noise_dim if self.noise_dim is not None else 16 * self.features
+
+    @property
+    def field_channels(self) -> int:
+        """Channels of the spatial noise field actually used (0: none)."""
+        if self.noise_channels is not None:
+            return self.noise_channels
+        return DEFAULT_FIELD_CHANNELS if self.noise_scope == "snapshot" else 0
 
     @property
     def context_patch(self) -> int:
@@ -53,7 +88,14 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     steps: int = Field(600, ge=1, description="generator updates (one batch each)")
-    batch_size: int = Field(64, ge=1, description="patches per step")
+    batch_size: int = Field(64, ge=1, description="tiles per step")
+    tile: int = Field(32, ge=1, description="training tile side in cells (every stride-1 patch inside a tile is "
+                                            "trained at once; capped by the smallest training city; the patch "
+                                            "itself with noise_scope='patch')")
+    noise_draws: int = Field(4, ge=1, description="generated draws per tile whose mean enters the L1 on conditional "
+                                                  "means")
+    bn_batches: int = Field(20, ge=0, description="batches used to re-estimate batch-norm statistics on the final "
+                                                  "weights (0: keep the running averages of training)")
     lr_g: float = Field(2e-4, gt=0.0, description="Adam learning rate of the generator")
     lr_d: float = Field(2e-4, gt=0.0, description="Adam learning rate of the discriminators")
     betas: tuple[float, float] = Field((0.5, 0.999), description="Adam betas")

@@ -1,9 +1,15 @@
 """Generation of synthetic snapshots for a city from its context alone (AppShot §V-B1, §V-C1).
 
-Each snapshot uses a fresh noise vector ``z`` per patch; patches are taken with the model's stride
-(1 by default) and stitched by averaging overlaps, then denormalised to traffic units.
+``noise_scope="snapshot"`` (default): one noise vector ``z`` per snapshot. Every stride-1 patch covering a
+cell then gives it the same value, so the stitched map equals one fully convolutional pass of the
+generator over the edge-padded context (:func:`generate_map`). The map is computed on a fixed lattice of
+``MAP_TILE x MAP_TILE`` tiles (each with its context halo, the last ones padded by edge replication), every
+tile with the same tensor shapes, so a cell's value does not depend on the map's size or on how it is cut.
 
-Fast path: in eval mode the first convolution + BN + ReLU is the same for every patch covering
+``noise_scope="patch"`` (the first implementation, and the no-overlap ablation): a fresh ``z`` per patch,
+patches on the model's stride grid stitched by averaging overlaps.
+
+Fast path for per-patch noise: in eval mode the first convolution + BN + ReLU is the same for every patch covering
 a cell, so it is computed once on the edge-padded full map (``[H, W, 8F]``). Every patch then
 only needs its FiLM affine transform and the 1x1 stack, which are applied to the ``Nx x Nx``
 windows of that map as plain matrix products with BN folded into the weights. The result equals
@@ -23,10 +29,14 @@ from appshot_model.core.cube import check_context, grid_of
 from appshot_model.core.errors import AppshotInputError
 from appshot_model.model.artefact import ModelArtefact
 from appshot_model.model.networks import Generator
-from appshot_model.model.patches import check_map_size, coverage, extract_patches, pad_context, patch_origins, stitch
+from appshot_model.model.noise import draw_noise
+from appshot_model.model.patches import (check_map_size, context_padding, coverage, extract_patches, pad_context,
+                                         patch_origins, stitch)
 
 #: Patches per block in the fast path (bounds memory to ~ block * Nx^2 * 8F floats).
 BLOCK_PATCHES = 128
+#: Side (cells) of the fixed tiles of :func:`generate_map`.
+MAP_TILE = 64
 
 
 def prepare_context(artefact: ModelArtefact, context_cube: xr.DataArray) -> np.ndarray:
@@ -44,11 +54,6 @@ def prepare_context(artefact: ModelArtefact, context_cube: xr.DataArray) -> np.n
     check_map_size(height, width, artefact.model_cfg.traffic_patch, artefact.model_cfg.first_kernel,
                    what="context cube")
     return artefact.normalisation.normalise_context(selected.values)
-
-
-def draw_noise(generator: torch.Generator, n_patches: int, nz: int) -> torch.Tensor:
-    """One ``z ~ N(0, I)`` per patch, ``[n_patches, Nz]``."""
-    return torch.randn(n_patches, nz, generator=generator)
 
 
 def _folded_layers(gen: Generator) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -158,6 +163,33 @@ def generate_naive(gen: Generator, context: np.ndarray, z: torch.Tensor, rows: n
     return stitch(np.concatenate(outputs), rr, cc, height, width)
 
 
+def generate_map(gen: Generator, context: np.ndarray, z: torch.Tensor, kernel: int, tile: int = MAP_TILE,
+                 field: torch.Tensor | None = None) -> np.ndarray:
+    """Normalised output ``[S, H, W]`` of one snapshot with noise ``z [Nz]`` shared by every patch (and the
+    spatial noise ``field [C, >= H, >= W]`` when the model has one): the generator run fully convolutionally
+    over ``context [K, H, W]`` (edge-padded for the first kernel), tile by tile on a fixed ``tile`` lattice
+    with identical shapes for every tile."""
+    gen.eval()
+    height, width = context.shape[1:]
+    rows, cols = -(-height // tile), -(-width // tile)
+    before, after = context_padding(kernel)
+    # halo for the first kernel, then edge replication up to whole tiles
+    padded = np.pad(context, [(0, 0), (before, after + rows * tile - height), (before, after + cols * tile - width)],
+                    mode="edge")
+    source = torch.from_numpy(np.ascontiguousarray(padded, dtype=np.float32))
+    out = None
+    with torch.inference_mode():
+        for r in range(rows):
+            for c in range(cols):
+                block = source[None, :, r * tile:(r + 1) * tile + kernel - 1, c * tile:(c + 1) * tile + kernel - 1]
+                part = None if field is None else field[None, :, r * tile:(r + 1) * tile, c * tile:(c + 1) * tile]
+                values = gen(block, z[None], part)[0]
+                if out is None:
+                    out = torch.empty(values.shape[0], rows * tile, cols * tile)
+                out[:, r * tile:(r + 1) * tile, c * tile:(c + 1) * tile] = values
+    return out[:, :height, :width].numpy().copy()
+
+
 def generate_snapshots(artefact: ModelArtefact, context_cube: xr.DataArray, n_samples: int, seed: int,
                        progress: bool = False) -> xr.DataArray:
     """``n_samples`` synthetic snapshots ``[sample, service, y, x]`` in the artefact's traffic units,
@@ -173,9 +205,14 @@ def generate_snapshots(artefact: ModelArtefact, context_cube: xr.DataArray, n_sa
     noise = torch.Generator().manual_seed(int(seed))
     values = np.empty((n_samples, len(artefact.services), height, width), dtype=np.float32)
     for i in tqdm(range(n_samples), desc=f"generating ({height}x{width})", disable=not progress):
-        z = draw_noise(noise, len(rows) * len(cols), cfg.nz)
-        values[i] = artefact.normalisation.denormalise_traffic(
-            generate_fast(gen, context, z, rows, cols, cfg.traffic_patch, cfg.first_kernel))
+        if cfg.noise_scope == "snapshot":
+            side = -(-max(height, width) // MAP_TILE) * MAP_TILE
+            z, field = draw_noise(noise, cfg, 1, side, side)
+            normalised = generate_map(gen, context, z[0], cfg.first_kernel, field=None if field is None else field[0])
+        else:
+            z, _ = draw_noise(noise, cfg, len(rows) * len(cols), 0, 0)
+            normalised = generate_fast(gen, context, z, rows, cols, cfg.traffic_patch, cfg.first_kernel)
+        values[i] = artefact.normalisation.denormalise_traffic(normalised)
     grid = grid_of(context_cube)
     result = xr.DataArray(
         values, dims=("sample", "service", "y", "x"),

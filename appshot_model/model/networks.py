@@ -31,22 +31,27 @@ def _widths(features: int) -> list[int]:
 
 
 class Generator(nn.Module):
-    """Context patch ``[B, K, Nc, Nc]`` + noise ``[B, Nz]`` -> traffic patch ``[B, S, Nx, Nx]`` in [0, 1]."""
+    """Context tile ``[B, K, t + k - 1, t + k - 1]`` + noise ``z [B, Nz]`` (+ a spatial noise field
+    ``[B, C, t, t]`` when ``noise_channels`` > 0) -> traffic tile ``[B, S, t, t]`` in [0, 1]."""
 
     def __init__(self, n_attributes: int, n_services: int, cfg: ModelConfig) -> None:
         super().__init__()
         widths = _widths(cfg.features)
         self.noise_mode = cfg.noise
         self.nz = cfg.nz
+        self.field_channels = cfg.field_channels
         self.dropout = nn.Dropout2d(cfg.channel_dropout)
         self.conv1 = nn.Conv2d(n_attributes, widths[0], cfg.first_kernel, bias=False)
         self.bn1 = nn.BatchNorm2d(widths[0])
         if cfg.noise == "film":
             self.film_sigma = nn.Conv2d(self.nz, widths[0], 1)
             self.film_mu = nn.Conv2d(self.nz, widths[0], 1)
+            if self.field_channels:  # the spatial part of z enters the same FiLM 1x1 convolutions
+                self.film_sigma_field = nn.Conv2d(self.field_channels, widths[0], 1, bias=False)
+                self.film_mu_field = nn.Conv2d(self.field_channels, widths[0], 1, bias=False)
             first_in = widths[0]
         else:
-            first_in = widths[0] + self.nz
+            first_in = widths[0] + self.nz + self.field_channels
         ins = [first_in] + widths[1:-1]
         self.hidden = nn.ModuleList(nn.Conv2d(i, o, 1, bias=False) for i, o in zip(ins, widths[1:], strict=True))
         self.hidden_bn = nn.ModuleList(nn.BatchNorm2d(o) for o in widths[1:])
@@ -61,29 +66,38 @@ class Generator(nn.Module):
         z4 = z[:, :, None, None]
         return nnf.softplus(self.film_sigma(z4))[:, :, 0, 0], self.film_mu(z4)[:, :, 0, 0]
 
-    def forward(self, context: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, context: torch.Tensor, z: torch.Tensor, field: torch.Tensor | None = None) -> torch.Tensor:
         h = self.features(context)
+        if (field is None) != (self.field_channels == 0):
+            raise ValueError(f"this generator takes a noise field of {self.field_channels} channels; got "
+                             f"{None if field is None else tuple(field.shape)}")
         if self.noise_mode == "film":
-            sigma, mu = self.film(z)
-            h = sigma[:, :, None, None] * h + mu[:, :, None, None]
+            z4 = z[:, :, None, None]
+            pre_sigma, mu = self.film_sigma(z4), self.film_mu(z4)
+            if field is not None:
+                pre_sigma = pre_sigma + self.film_sigma_field(field)
+                mu = mu + self.film_mu_field(field)
+            h = nnf.softplus(pre_sigma) * h + mu
         else:
-            h = torch.cat([h, z[:, :, None, None].expand(-1, -1, h.shape[2], h.shape[3])], dim=1)
+            parts = [h, z[:, :, None, None].expand(-1, -1, h.shape[2], h.shape[3])]
+            h = torch.cat(parts if field is None else [*parts, field], dim=1)
         for conv, bn in zip(self.hidden, self.hidden_bn, strict=True):
             h = torch.relu(bn(conv(h)))
         return torch.sigmoid(self.out(h))
 
 
 def generator_parameter_count(n_attributes: int, n_services: int, features: int = 64, noise_dim: int | None = None,
-                              first_kernel: int = 3, noise: str = "film") -> int:
+                              first_kernel: int = 3, noise: str = "film", noise_channels: int = 0) -> int:
     """Trainable parameters of :class:`Generator`, counted from the architecture alone."""
     nz = noise_dim if noise_dim is not None else 16 * features
     w = _widths(features)
     count = n_attributes * w[0] * first_kernel ** 2 + 2 * w[0]          # conv1 (no bias) + BN
     if noise == "film":
         count += 2 * (nz * w[0] + w[0])                                   # sigma and mu 1x1 convs
+        count += 2 * noise_channels * w[0]                                # their noise-field part (no bias)
         first_in = w[0]
     else:
-        first_in = w[0] + nz
+        first_in = w[0] + nz + noise_channels
     for i, o in zip([first_in] + w[1:-1], w[1:], strict=True):
         count += i * o + 2 * o                                            # 1x1 conv (no bias) + BN
     return count + w[-1] * n_services + n_services                        # output conv with bias
@@ -105,9 +119,10 @@ class Discriminator(nn.Module):
 
 
 def crop_context(context: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
-    """The part of a context patch ``[B, K, Nc, Nc]`` under its traffic patch ``[B, K, Nx, Nx]``."""
+    """The part of a context tile ``[B, K, t + k - 1, t + k - 1]`` under its traffic tile ``[B, K, t, t]``."""
     before = (cfg.first_kernel - 1) // 2
-    return context[:, :, before:before + cfg.traffic_patch, before:before + cfg.traffic_patch]
+    side = context.shape[-1] - cfg.first_kernel + 1
+    return context[:, :, before:before + side, before:before + side]
 
 
 def build_networks(n_attributes: int, n_services: int, cfg: ModelConfig) -> tuple[Generator, Discriminator | None,

@@ -99,7 +99,7 @@ METHODS: dict[str, MethodSpec] = {spec.name: spec for spec in [
                "GAN + 100 L1, non-overlapping patches", paper="Table II 'Pix2Pix'"),
     MethodSpec("independent", "independent", "one single-service model per service (CartaGenie-style: "
                "L1 only, non-overlapping patches)", default_steps=100, paper="Table II 'CartaGenie'"),
-    _appshot("appshot_no_overlap", "AppShot with non-overlapping patches", {"overlap": False},
+    _appshot("appshot_no_overlap", "AppShot with non-overlapping patches", {"overlap": False, "noise_scope": "patch"},
              paper="Table III 'No Overlap'"),
     _appshot("appshot_l1_only", "AppShot trained with the L1 loss only", {"use_d1": False, "use_d2": False},
              paper="Table III 'L1 Only'"),
@@ -107,6 +107,10 @@ METHODS: dict[str, MethodSpec] = {spec.name: spec for spec in [
              paper="Table III 'L1+D1'"),
     _appshot("appshot_l1_d1_d2", "= appshot (L1 + D1 + D2 is the AppShot design)", {}, same_as="appshot",
              paper="Table III 'L1+D1+D2'"),
+    _appshot("appshot_patch_noise", "AppShot with one z per stride-1 patch, stitched by averaging (the first "
+             "implementation's generation)", {"noise_scope": "patch"}, paper="beyond the paper: noise scope"),
+    _appshot("appshot_sample_l1", "AppShot with the L1 against one real day per sample instead of between "
+             "conditional means", {"l1_target": "sample"}, paper="beyond the paper: §V-C2 L1 target"),
     _appshot("appshot_concat_noise", "AppShot with z concatenated to the features instead of FiLM",
              {"noise": "concat"}, paper="Fig. 18 (no FiLM)"),
     _appshot("appshot_kernel_1", "AppShot with first-conv kernel 1 (context patch 10)", {"first_kernel": 1},

@@ -24,7 +24,7 @@ from appshot_model.model.config import ModelConfig
 from appshot_model.model.normalise import Normalisation
 from appshot_model.model.train import PatchSampler, init_output_bias, service_mean_levels
 
-NON_OVERLAPPING = ModelConfig(traffic_patch=PATCH, first_kernel=3, overlap=False)
+NON_OVERLAPPING = ModelConfig(traffic_patch=PATCH, first_kernel=3, overlap=False, noise_scope="patch")
 
 
 @dataclass
@@ -51,7 +51,8 @@ def train_cnn(data: TrainingData, steps: int, batch_size: int, features: int, se
         opt = torch.optim.Adam(net.parameters(), lr=lr)
         net.train()
         for step in tqdm(range(steps), desc="training CNN", disable=not progress, leave=False):
-            context, real = sampler.sample(batch_size)
+            batch = sampler.sample(batch_size)
+            context, real = batch.context, batch.real
             diff = net(context) - real
             value = diff.abs().mean() if loss == "l1" else (diff ** 2).mean()
             opt.zero_grad(set_to_none=True)

@@ -25,7 +25,7 @@ from appshot_model.model.fit import train_peak_hour_model
 from appshot_model.model.generate import generate_snapshots
 from appshot_model.model.normalise import Normalisation
 
-MODEL_OVERRIDES = {"overlap": False, "use_d1": False, "use_d2": False}
+MODEL_OVERRIDES = {"overlap": False, "noise_scope": "patch", "use_d1": False, "use_d2": False}
 
 
 @dataclass

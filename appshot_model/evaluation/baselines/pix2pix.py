@@ -47,7 +47,8 @@ def train_pix2pix(data: TrainingData, steps: int, batch_size: int, features: int
         gen.train()
         disc.train()
         for step in tqdm(range(steps), desc="training Pix2Pix", disable=not progress, leave=False):
-            context, real = sampler.sample(batch_size)
+            batch = sampler.sample(batch_size)
+            context, real = batch.context, batch.real
             under = crop_context(context, NON_OVERLAPPING)
             fake = gen(context)
             opt_d.zero_grad(set_to_none=True)

@@ -1,7 +1,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from appshot_model.core.cube import make_context_cube, make_traffic_cube
 from appshot_model.core.errors import AppshotInputError
@@ -16,15 +15,6 @@ K, S = 27, 10
 ATTRIBUTES = [f"poi_{i}" for i in range(K)]
 SERVICES = [f"service_{i}" for i in range(S)]
 TINY = Budget(steps=3, batch_size=8, features=4)
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny networks: one intra-op thread avoids OpenMP spin contention on a busy 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _city(seed: int, height: int, width: int):
@@ -52,6 +42,7 @@ def _train(world, method, seed=3):
 def test_registry_covers_baselines_and_ablations():
     assert set(BASELINES) | set(ABLATIONS) | {"appshot"} == set(METHODS)
     assert {"appshot_no_overlap", "appshot_l1_only", "appshot_l1_d1", "appshot_l1_d1_d2", "appshot_concat_noise",
+            "appshot_patch_noise", "appshot_sample_l1",
             "appshot_kernel_1", "appshot_kernel_2", "appshot_kernel_3", "appshot_kernel_6",
             "appshot_kernel_11"} == set(ABLATIONS)
     assert method_spec("appshot_l1_d1_d2").same_as == "appshot" and not method_spec("cnn").stochastic

@@ -6,8 +6,8 @@ import pytest
 
 from appshot_model.evaluation.metrics import HEADLINE_METRICS
 from appshot_model.evaluation.reference import DATA, evaluate_city
-from appshot_model.evaluation.report import (maps_figure, metrics_figure, read_results, results_markdown,
-                                             results_table, share_error_figure, stochasticity_figure, write_results)
+from appshot_model.evaluation.report import (maps_figure, metrics_figure, read_results, results_markdown, results_table,
+                                             share_error_figure, stochasticity_figure, write_results)
 from tests.appshot_model.evaluation.maps import days
 
 PNG = b"\x89PNG"

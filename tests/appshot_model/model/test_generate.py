@@ -7,7 +7,7 @@ from appshot_model.core.errors import AppshotInputError
 from appshot_model.core.grid import Grid
 from appshot_model.model.artefact import ModelArtefact
 from appshot_model.model.config import ModelConfig, TrainConfig
-from appshot_model.model.generate import generate_fast, generate_naive, generate_snapshots
+from appshot_model.model.generate import generate_fast, generate_map, generate_naive, generate_snapshots
 from appshot_model.model.networks import Generator
 from appshot_model.model.normalise import Normalisation
 from appshot_model.model.patches import patch_origins
@@ -25,9 +25,11 @@ def _randomise_bn(gen: Generator) -> None:
         bn.bias.data.uniform_(-0.2, 0.2)
 
 
-def make_artefact(noise: str = "film", overlap: bool = True) -> ModelArtefact:
+def make_artefact(noise: str = "film", overlap: bool = True, noise_scope: str = "snapshot",
+                  noise_channels: int | None = None) -> ModelArtefact:
     torch.manual_seed(3)
-    cfg = ModelConfig(features=4, noise=noise, overlap=overlap)
+    cfg = ModelConfig(features=4, noise=noise, overlap=overlap, noise_scope="patch" if not overlap else noise_scope,
+                      noise_channels=noise_channels)
     gen = Generator(len(ATTRIBUTES), len(SERVICES), cfg)
     _randomise_bn(gen)
     gen.eval()
@@ -44,7 +46,7 @@ def make_context(height: int = 14, width: int = 17, attributes=ATTRIBUTES) -> "x
 @pytest.mark.parametrize("noise", ["film", "concat"])
 @pytest.mark.parametrize("stride", [1, 10])
 def test_fast_path_equals_patch_by_patch_generation(noise, stride):
-    artefact = make_artefact(noise)
+    artefact = make_artefact(noise, noise_scope="patch")
     rng = np.random.default_rng(0)
     context = rng.random((3, 23, 31)).astype(np.float32)
     rows, cols = patch_origins(23, 10, stride), patch_origins(31, 10, stride)
@@ -53,6 +55,29 @@ def test_fast_path_equals_patch_by_patch_generation(noise, stride):
     naive = generate_naive(artefact.generator, context, z, rows, cols, 10, 3)
     assert fast.shape == (2, 23, 31)
     np.testing.assert_allclose(fast, naive, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("noise", ["film", "concat"])
+@pytest.mark.parametrize("tile", [64, 7])
+def test_one_z_per_snapshot_equals_stitching_every_patch_with_that_z(noise, tile):
+    artefact = make_artefact(noise, noise_channels=0)
+    context = np.random.default_rng(0).random((3, 23, 31)).astype(np.float32)
+    z = torch.randn(artefact.model_cfg.nz, generator=torch.Generator().manual_seed(1))
+    rows, cols = patch_origins(23, 10, 1), patch_origins(31, 10, 1)
+    stitched = generate_naive(artefact.generator, context, z[None].expand(len(rows) * len(cols), -1).contiguous(),
+                              rows, cols, 10, 3)
+    one_pass = generate_map(artefact.generator, context, z, 3, tile=tile)
+    assert one_pass.shape == (2, 23, 31)
+    np.testing.assert_allclose(one_pass, stitched, rtol=1e-5, atol=1e-6)
+
+
+def test_noise_scopes_differ_in_sample_to_sample_spread():
+    """Per-patch noise averages up to 100 draws per cell; one z per snapshot does not."""
+    spreads = {}
+    for scope in ("snapshot", "patch"):
+        out = generate_snapshots(make_artefact(noise_scope=scope, noise_channels=0), make_context(30, 30), 8, 0).values
+        spreads[scope] = float((out.std(axis=0) / out.mean(axis=0))[:, 10:20, 10:20].mean())
+    assert spreads["snapshot"] > 2 * spreads["patch"] > 0
 
 
 def test_snapshots_are_georeferenced_labelled_and_reproducible(tmp_path):

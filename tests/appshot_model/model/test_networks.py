@@ -10,15 +10,18 @@ def _count(module: torch.nn.Module) -> int:
 
 
 def test_parameter_count_matches_the_spec_for_the_paper_setting():
-    gen = Generator(27, 10, ModelConfig())
+    gen = Generator(27, 10, ModelConfig(noise_channels=0))
     assert generator_parameter_count(27, 10, 64) == _count(gen) == 1_348_618
+    # the default spatial noise field adds two 16 -> 512 FiLM convolutions without bias
+    assert _count(Generator(27, 10, ModelConfig())) == 1_348_618 + 2 * 16 * 512
 
 
 @pytest.mark.parametrize("noise", ["film", "concat"])
 @pytest.mark.parametrize("kernel", [3, 4])
-def test_parameter_count_for_variants(noise, kernel):
-    cfg = ModelConfig(features=4, noise=noise, first_kernel=kernel, noise_dim=7)
-    assert generator_parameter_count(5, 3, 4, 7, kernel, noise) == _count(Generator(5, 3, cfg))
+@pytest.mark.parametrize("field", [0, 2])
+def test_parameter_count_for_variants(noise, kernel, field):
+    cfg = ModelConfig(features=4, noise=noise, first_kernel=kernel, noise_dim=7, noise_channels=field)
+    assert generator_parameter_count(5, 3, 4, 7, kernel, noise, field) == _count(Generator(5, 3, cfg))
 
 
 @pytest.mark.parametrize("noise", ["film", "concat"])
@@ -27,11 +30,15 @@ def test_shapes_range_and_noise_dependence(noise):
     cfg = ModelConfig(features=4, noise=noise)
     gen, d1, d2 = build_networks(6, 3, cfg)
     context = torch.rand(5, 6, 12, 12)
-    out = gen(context, torch.randn(5, cfg.nz))
+    out = gen(context, torch.randn(5, cfg.nz), torch.randn(5, 16, 10, 10))
     assert out.shape == (5, 3, 10, 10) and out.min() >= 0 and out.max() <= 1
     gen.eval()
-    a, b = gen(context, torch.randn(5, cfg.nz)), gen(context, torch.randn(5, cfg.nz))
-    assert not torch.allclose(a, b)
+    z, field = torch.randn(5, cfg.nz), torch.randn(5, 16, 10, 10)
+    a, b = gen(context, z, field), gen(context, torch.randn(5, cfg.nz), field)
+    c = gen(context, z, torch.randn(5, 16, 10, 10))
+    assert not torch.allclose(a, b) and not torch.allclose(a, c)  # both z and the field matter
+    with pytest.raises(ValueError, match="noise field of 16 channels"):
+        gen(context, z)
     cropped = crop_context(context, cfg)
     assert cropped.shape == (5, 6, 10, 10)
     assert torch.equal(cropped, context[:, :, 1:11, 1:11])

@@ -65,6 +65,18 @@ def test_sampler_returns_matching_context_and_traffic_patches():
     traffic = [np.repeat(t[:1], t.shape[0], axis=0) for t in traffic]
     contexts = [np.concatenate([t[0, :1], c[1:]]) for t, c in zip(traffic, contexts, strict=True)]
     sampler = PatchSampler(contexts, traffic, TINY, torch.device("cpu"), seed=0)
-    ctx, x = sampler.sample(40)
-    assert ctx.shape == (40, 3, 12, 12) and x.shape == (40, 2, 10, 10)
-    assert torch.equal(ctx[:, 0, 1:11, 1:11], x[:, 0])
+    batch = sampler.sample(40)
+    assert batch.context.shape == (40, 3, 12, 12) and batch.real.shape == batch.mean.shape == (40, 2, 10, 10)
+    assert torch.equal(batch.context[:, 0, 1:11, 1:11], batch.real[:, 0])
+    assert torch.allclose(batch.mean, batch.real)  # every day is the same here
+
+
+def test_tiles_carry_the_mean_over_days_of_their_cells():
+    contexts, traffic = _data()
+    sampler = PatchSampler(contexts, traffic, TINY, torch.device("cpu"), seed=0, tile=11)
+    batch = sampler.sample(30)
+    assert batch.context.shape == (30, 3, 13, 13) and batch.real.shape == (30, 2, 11, 11)
+    means = [torch.from_numpy(t.mean(axis=0)) for t in traffic]
+    for mean_tile in batch.mean:  # each tile's mean is a window of one city's mean map
+        assert any(torch.allclose(mean_tile, m[:, r:r + 11, c:c + 11])
+                   for m in means for r in range(m.shape[1] - 10) for c in range(m.shape[2] - 10))
