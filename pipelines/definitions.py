@@ -16,6 +16,7 @@ from assets.features import build_feature_assets
 from assets.generation import build_generation_assets
 from assets.region_context import build_region_context_assets
 from assets.release import build_release_assets
+from assets.sessions import build_session_assets
 from assets.traffic import build_traffic_assets
 from assets.training import build_training_assets
 from pipelines.io_managers import io_managers
@@ -52,6 +53,7 @@ def build_definitions(cities: Sequence[DemoCity] = DEMO_CITIES, hours: Sequence[
         *build_release_assets(city_hour, assets_dir=base_path),
         *build_evaluation_assets(city_hour),
         *build_region_context_assets(region_partitions, regions_dir, hours_def),
+        *build_session_assets(city_hour, cities_def),
     ]
     jobs = [
         define_asset_job("demo_world_job", AssetSelection.groups("demo_world"), partitions_def=cities_def,
@@ -77,6 +79,13 @@ def build_definitions(cities: Sequence[DemoCity] = DEMO_CITIES, hours: Sequence[
                          partitions_def=region_partitions, description="Grid and real context cube of one region file."),
         define_asset_job("region_traffic_job", AssetSelection.assets("region_traffic"),
                          description="Synthetic traffic for one region x peak hour (model trained on the demo world)."),
+        define_asset_job("sessions_job", AssetSelection.assets("session_tables", "slicing_capacity"),
+                         partitions_def=city_hour, description="Expand one generated city x hour into Parquet "
+                                                               "sessions (seed 004) and size its slices."),
+        define_asset_job("slicing_table_job", AssetSelection.assets("slicing_capacity_table"),
+                         description="Pool the slice-capacity results of every city x hour (seed 004 Table 2)."),
+        define_asset_job("vran_job", AssetSelection.assets("vran_energy"), partitions_def=cities_def,
+                         description="vRAN server energy over one simulated day of a city, sessions vs smooth."),
     ]
     by_job = {job.name: job for job in jobs}
     return Definitions(assets=assets, jobs=jobs, schedules=[release_schedule(by_job["release_job"])],

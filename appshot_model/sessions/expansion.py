@@ -252,10 +252,11 @@ def write_cell_table(path: Path, grid: Grid, deciles: np.ndarray, given_bytes: n
     cells.insert(0, "cell_id", (cells["row"] * grid.width + cells["col"]).astype("int32"))
     cells["load_decile"] = ((deciles + 1) / 10.0).astype("float32")
     cells["given_bytes"] = given_bytes
-    table = pa.table(cells.to_arrow(geometry_encoding="WKB"))
-    table = table.replace_schema_metadata({**table.schema.metadata,
-                                           b"appshot": json.dumps(metadata, sort_keys=True).encode()})
     with atomic_path(path) as tmp:
+        cells.to_parquet(tmp, index=False)  # GeoParquet ("geo" metadata), then our metadata beside it
+        table = pq.read_table(tmp)
+        table = table.replace_schema_metadata({**table.schema.metadata,
+                                               b"appshot": json.dumps(metadata, sort_keys=True).encode()})
         pq.write_table(table, tmp, **PARQUET_OPTIONS)
 
 
