@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +22,20 @@ def fail(exc: Exception, code: int = 2) -> typer.Exit:
     """Print an error without a traceback and return the exit to raise."""
     console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+def save_table(rows: list[dict], columns: tuple[str, ...], out: Path, figure: Path | None, png: bytes,
+               line: Callable[[dict], str]) -> None:
+    """Write the result table as CSV and, when asked, its figure; print one ``line`` per row."""
+    from appshot_model.sessions.run import write_rows
+
+    write_rows(rows, columns, out)
+    if figure is not None:
+        figure.parent.mkdir(parents=True, exist_ok=True)
+        figure.write_bytes(png)
+    for row in rows:
+        console.print(line(row), highlight=False)
+    console.print(f"written: {out}" + (f" and {figure}" if figure else ""))
 
 
 def progress_bar() -> Progress:
@@ -51,18 +67,21 @@ def sessions_expand(
     try:
         summary, _ = expand_cube(read_cube(cube), city, out, seed, index=index, hour=hour, date=date or DEFAULT_DATE,
                                  timezone=timezone, coefficients_dir=coefficients,
-                                 figures_dir=out / "figures" / f"{city}_{hour or 'hour'}", progress=True,
+                                 figures_dir=out / "figures", progress=True,
                                  log=lambda m: console.print(f"[yellow]warning:[/] {m}", highlight=False))
     except AppshotInputError as exc:
         raise fail(exc) from None
     checks = summary["checks"]
+    summary_path = out / "summaries" / f"{city}_{summary['hour']}.json"
+    summary_path.parent.mkdir(parents=True, exist_ok=True)
+    summary_path.write_text(json.dumps(summary, indent=1, sort_keys=True))
     console.print(f"{summary['sessions']:,} sessions in {summary['seconds']:.1f} s ({summary['rows_per_s']:,} rows/s): "
                   f"{summary['paths']['sessions']}")
     console.print(f"per-cell volume error max {summary['max_cell_volume_error']:.2e}; arrival model implies "
                   f"{summary['implied_over_given_drawn']:.1f} x the given volume (factor applied per cell x service)")
     console.print(f"session-share error max {checks['max_session_share_error_pp']:.3f} pp, traffic-share error max "
                   f"{checks['max_traffic_share_error_pp']:.2f} pp, KS drawn max {checks['max_ks_drawn']:.3f}, "
-                  f"written max {checks['max_ks_written']:.3f}; figures in {out / 'figures'}")
+                  f"written max {checks['max_ks_written']:.3f}; figures in {out / 'figures'}, summary {summary_path}")
 
 
 @sessions_app.command("slicing")
@@ -81,7 +100,7 @@ def sessions_slicing(
     figure: Annotated[Path | None, typer.Option(help="PNG of SLA met per service and method.")] = None,
 ) -> None:
     """Seed 004 Table 2 on generated data: slice capacity from session-level models vs two category benchmarks."""
-    from appshot_model.sessions.run import SLICING_COLUMNS, slicing_from_run_dir, write_rows
+    from appshot_model.sessions.run import SLICING_COLUMNS, slicing_from_run_dir
     from appshot_model.sessions.slicing import slicing_png
 
     try:
@@ -91,16 +110,11 @@ def sessions_slicing(
                                         replicates, max_cells,
                                         on_part=lambda c, h: progress.update(task, description=f"slicing {c} {h}",
                                                                              advance=1))
-        write_rows(rows, SLICING_COLUMNS, out)
-        if figure is not None:
-            figure.parent.mkdir(parents=True, exist_ok=True)
-            figure.write_bytes(slicing_png(rows))
+        save_table(rows, SLICING_COLUMNS, out, figure, slicing_png(rows) if figure else b"",
+                   lambda r: f"{r['method']:9s} SLA met {100 * r['sla_met']:6.2f} %  std over services "
+                             f"{100 * r['std']:5.2f}  capacity vs sessions {r['capacity_vs_sessions']:.2f}")
     except AppshotInputError as exc:
         raise fail(exc) from None
-    for row in rows:
-        console.print(f"{row['method']:9s} SLA met {100 * row['sla_met']:6.2f} %  std over services "
-                      f"{100 * row['std']:5.2f}  capacity vs sessions {row['capacity_vs_sessions']:.2f}")
-    console.print(f"written: {out}")
 
 
 @sessions_app.command("vran")
@@ -115,7 +129,7 @@ def sessions_vran(
 ) -> None:
     """Seed 004 §6.2: vRAN server energy over a day, session-level vs smooth hourly demand."""
     from appshot_model.core.cube import read_cube
-    from appshot_model.sessions.run import VRAN_COLUMNS, vran_day, write_rows
+    from appshot_model.sessions.run import VRAN_COLUMNS, vran_day
     from appshot_model.traffic.demo import DEMO_CITIES, simulate_context, simulate_traffic
 
     try:
@@ -130,14 +144,9 @@ def sessions_vran(
         with progress_bar() as progress:
             task = progress.add_task(f"vRAN {city}: expanding hours", total=24)
             rows, png = vran_day(traffic, city, day, seed, progress=lambda n: progress.advance(task, n))
-        write_rows(rows, VRAN_COLUMNS, out)
-        if figure is not None:
-            figure.parent.mkdir(parents=True, exist_ok=True)
-            figure.write_bytes(png)
+        save_table(rows, VRAN_COLUMNS, out, figure, png,
+                   lambda r: f"{r['demand']:17s} {r['energy_kwh']:8.3f} kWh  overload in "
+                             f"{100 * r['overload_minutes_share']:5.1f} % of minutes  max servers {max(r['servers'])}")
     except AppshotInputError as exc:
         raise fail(exc) from None
-    for row in rows:
-        console.print(f"{row['demand']:17s} {row['energy_kwh']:8.3f} kWh  overload in "
-                      f"{100 * row['overload_minutes_share']:5.1f} % of minutes  max servers {max(row['servers'])}")
-    console.print(f"written: {out}")
 

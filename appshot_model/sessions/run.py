@@ -87,10 +87,11 @@ def select_snapshot(cube: xr.DataArray, index: int, hour: str | None, date: str,
 def expand_cube(cube: xr.DataArray, city: str, out_root: str | os.PathLike, seed: int, index: int = 0,
                 hour: str | None = None, date: str = DEFAULT_DATE, timezone: str | None = None,
                 coefficients_dir: str | os.PathLike | None = None, cap_s: float = DURATION_CAP_S,
-                figures_dir: str | os.PathLike | None = None, progress: bool = False,
+                figures_dir: str | os.PathLike | None = None, progress: bool = False, checks: bool = True,
                 log: Callable[[str], None] | None = None) -> tuple[dict, dict[str, bytes]]:
-    """Expand one snapshot of ``cube`` into session tables under ``out_root`` and check them; returns the
-    summary (with the checks) and the figures (PNG bytes, also written to ``figures_dir`` if given)."""
+    """Expand one snapshot of ``cube`` into session tables under ``out_root`` and (unless ``checks`` is
+    False) check them; returns the summary (with the checks) and the figures (PNG bytes, also
+    written to ``figures_dir`` if given)."""
     snapshot, start, label = select_snapshot(cube, index, hour, date)
     grid = grid_of(cube)
     spec = HourSpec(city, label, start, timezone or grid_timezone(grid))
@@ -98,13 +99,15 @@ def expand_cube(cube: xr.DataArray, city: str, out_root: str | os.PathLike, seed
     summary = expand_hour(model, snapshot, cube.attrs.get("units", "bit/s"), grid, spec, out_root,
                           derive_seed(seed, "sessions", city, label), label=cube.attrs.get("label", "unlabelled"),
                           cap_s=cap_s, progress=progress, source=f"{cube.dims[0]} {index} of {cube.attrs.get('source', cube.name)}")
-    checks, figures = check_sessions(model, summary["paths"]["sessions"], summary["paths"]["reconciliation"],
-                                     grid.height * grid.width, cap_s, title=f"{city} {label}:")
-    summary["checks"] = checks
     summary["stand_ins"] = {s: list(a) for s, a in model.stand_ins.items()}
+    if not checks:
+        return summary, {}
+    summary["checks"], figures = check_sessions(model, summary["paths"]["sessions"],
+                                                summary["paths"]["reconciliation"], grid.height * grid.width, cap_s,
+                                                title=f"{city} {label}:")
     if figures_dir is not None:
         for name, png in figures.items():
-            with atomic_path(Path(figures_dir) / f"{name}.png") as tmp:
+            with atomic_path(Path(figures_dir) / f"{city}_{label}_{name}.png") as tmp:
                 tmp.write_bytes(png)
     return summary, figures
 
@@ -159,7 +162,7 @@ def slicing_from_run_dir(run_dir: str | os.PathLike, work_dir: str | os.PathLike
         if on_part is not None:
             on_part(city, hour)
         cube = read_cube(path)
-        summary, _ = expand_cube(cube, city, work_dir, seed, hour=hour, coefficients_dir=coefficients_dir)
+        summary, _ = expand_cube(cube, city, work_dir, seed, hour=hour, coefficients_dir=coefficients_dir, checks=False)
         results.append(slicing_for_cube(cube, summary, seed, coefficients_dir=coefficients_dir,
                                         plan_replicates=plan_replicates, max_cells=max_cells))
     return slicing_table(results)
