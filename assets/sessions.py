@@ -9,7 +9,7 @@ from pydantic import Field
 
 from appshot_model.sessions.run import (DEFAULT_DATE, SLICING_COLUMNS, VRAN_COLUMNS, expand_cube, slicing_for_cube,
                                         vran_day, write_rows)
-from appshot_model.sessions.slicing import PLAN_REPLICATES, slicing_png, slicing_table
+from appshot_model.sessions.slicing import PLAN_REPLICATES, SLICING_CELLS, slicing_png, slicing_table
 from assets.metadata import png_metadata
 from assets.resources import AppshotSettings
 
@@ -23,7 +23,8 @@ class SessionConfig(Config):
     coefficients_dir: str = Field(default="", description="Folder of the seed-004 CSVs; empty: the default "
                                                           "($APPSHOT_SESSION_COEFFICIENTS or shared/data).")
     plan_replicates: int = Field(default=PLAN_REPLICATES, description="Planning expansions for slice capacity.")
-    max_cells: int | None = Field(default=None, description="Cells checked for slice capacity (None: all).")
+    max_cells: int | None = Field(default=SLICING_CELLS, description="Cells sized for slice capacity, spread over "
+                                                                    "the load ranks (None: all).")
     vran_day: int = Field(default=0, description="Day of the hourly traffic cube used for the vRAN use case.")
 
 

@@ -45,7 +45,7 @@ def run_case(city_name: str, hour: str, cube_path: str | None) -> dict:
 
     from appshot_model.core.cube import grid_of, read_cube
     from appshot_model.sessions.models import StandInWarning
-    from appshot_model.sessions.run import DEFAULT_DATE, load_model, select_snapshot
+    from appshot_model.sessions.run import DEFAULT_DATE, grid_timezone, load_model, select_snapshot
     from appshot_model.sessions.expansion import HourSpec, expand_hour
     from appshot_model.traffic.demo import DEMO_CITIES, simulate_context, simulate_traffic
     from appshot_model.traffic.peaks import peak_snapshots
@@ -62,7 +62,7 @@ def run_case(city_name: str, hour: str, cube_path: str | None) -> dict:
         snapshot, start, label = peak.transpose("service", "y", "x").values, pd.Timestamp(peak.time.values), hour
         grid, cube, source = city.grid, traffic, "simulated demo world, first Monday"
     model = load_model([str(s) for s in cube.service.values])
-    spec = HourSpec(city_name, label, start, "Europe/Rome")
+    spec = HourSpec(city_name, label, start, grid_timezone(grid))
     before = rss_mb()
     with tempfile.TemporaryDirectory() as out:
         started = time.perf_counter()

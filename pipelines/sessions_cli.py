@@ -94,8 +94,8 @@ def sessions_slicing(
     city: Annotated[list[str] | None, typer.Option(help="Only these cities (repeatable).")] = None,
     hour: Annotated[list[str] | None, typer.Option(help="Only these peak hours (repeatable).")] = None,
     replicates: Annotated[int, typer.Option(help="Planning expansions per city x hour.")] = 30,
-    max_cells: Annotated[int | None, typer.Option(help="Cells per city x hour, spread over load ranks "
-                                                       "(default: all).")] = None,
+    max_cells: Annotated[int, typer.Option(help="Cells sized per city x hour, spread evenly over the load ranks "
+                                                "(a large number: all).")] = 300,
     seed: Annotated[int, typer.Option(help="Seed of the expansions.")] = 0,
     figure: Annotated[Path | None, typer.Option(help="PNG of SLA met per service and method.")] = None,
 ) -> None:
