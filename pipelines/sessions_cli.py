@@ -90,12 +90,13 @@ def sessions_slicing(
         "data/assets"),
     out: Annotated[Path, typer.Option(help="CSV to write (method,sla_met,std).")] = Path(
         "data/sessions/slicing_capacity.csv"),
-    work_dir: Annotated[Path | None, typer.Option(help="Where the session tables go (default: beside the CSV).")] = None,
+    work_dir: Annotated[Path | None, typer.Option(help="Where the session tables go (default: sessions/ beside the "
+                                                       "run's asset folder, as the assets do).")] = None,
     city: Annotated[list[str] | None, typer.Option(help="Only these cities (repeatable).")] = None,
     hour: Annotated[list[str] | None, typer.Option(help="Only these peak hours (repeatable).")] = None,
-    replicates: Annotated[int, typer.Option(help="Planning expansions per city x hour.")] = 30,
+    replicates: Annotated[int, typer.Option(help="Planning expansions per city x hour.")] = 100,
     max_cells: Annotated[int, typer.Option(help="Cells sized per city x hour, spread evenly over the load ranks "
-                                                "(a large number: all).")] = 300,
+                                                "(a large number: all).")] = 100,
     seed: Annotated[int, typer.Option(help="Seed of the expansions.")] = 0,
     figure: Annotated[Path | None, typer.Option(help="PNG of SLA met per service and method.")] = None,
 ) -> None:
@@ -106,7 +107,7 @@ def sessions_slicing(
     try:
         with progress_bar() as progress:
             task = progress.add_task("slicing", total=None)
-            rows = slicing_from_run_dir(run_dir, work_dir or out.parent / "slicing_sessions", seed, city, hour,
+            rows = slicing_from_run_dir(run_dir, work_dir or run_dir.absolute().parent / "sessions", seed, city, hour,
                                         replicates, max_cells,
                                         on_part=lambda c, h: progress.update(task, description=f"slicing {c} {h}",
                                                                              advance=1))

@@ -10,7 +10,6 @@ given of its cell x service: it tests the sampler against the mixture) and the *
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -197,15 +196,3 @@ def reconciliation_png(services: tuple[str, ...], ratio: np.ndarray, title: str 
     ax.set_title(f"{title} volume implied by the arrival model vs given, per cell x service", fontsize=10)
     return png_bytes(fig)
 
-
-def write_figures(figures: dict[str, bytes], folder: str | os.PathLike) -> dict[str, Path]:
-    """Write PNGs as ``<folder>/<name>.png``; returns the paths."""
-    from appshot_model.core.io import atomic_path
-
-    paths = {}
-    for name, png in figures.items():
-        path = Path(folder) / f"{name}.png"
-        with atomic_path(path) as tmp:
-            tmp.write_bytes(png)
-        paths[name] = path
-    return paths

@@ -51,10 +51,10 @@ BENCHMARK_SHARES: dict[str, dict[str, float]] = {
 }
 METHODS = ("sessions", *BENCHMARK_SHARES)
 #: Cells sized per city-hour by default, spread evenly over the load ranks (seed 004 §6.1 used 10 antennas).
-SLICING_CELLS = 300
+SLICING_CELLS = 100
 #: Planning expansions per city-hour (each gives 60 minutes per cell and service); the session-based
 #: coverage converges to 95 % from below as this grows (docs/sessions.md).
-PLAN_REPLICATES = 30
+PLAN_REPLICATES = 100
 
 
 def session_capacity(plan: np.ndarray, quantile: float = SLA_QUANTILE) -> np.ndarray:
