@@ -120,8 +120,10 @@ def sessions_slicing(
 
 @sessions_app.command("vran")
 def sessions_vran(
-    city: Annotated[str, typer.Option(help="Demo city whose simulated day is used (or the name for --cube).")] = "liege",
-    cube: Annotated[Path | None, typer.Option(help="Hourly cube (time, service, y, x) instead of the demo city.")] = None,
+    city: Annotated[str, typer.Option(help="Demo city whose simulated day is used (or the name for --cube).")
+                    ] = "liege",
+    cube: Annotated[Path | None, typer.Option(help="Hourly cube (time, service, y, x) instead of the demo city.")
+                    ] = None,
     day: Annotated[int, typer.Option(help="Day of the cube (0 = first; the demo world starts on a Monday).")] = 0,
     seed: Annotated[int, typer.Option(help="Seed of the demo world and of the expansion.")] = 0,
     out: Annotated[Path, typer.Option(help="CSV to write (demand,energy_kwh,overload_minutes_share).")] = Path(

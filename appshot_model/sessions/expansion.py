@@ -197,6 +197,7 @@ def _draw_block(model: SessionModel, rng: np.random.Generator, given: np.ndarray
                         "sessions": sessions.astype(np.int32), "forced": forced.ravel()},
         dropped_arrivals=dropped)
 
+
 def _apps_of_services(model: SessionModel, rng: np.random.Generator, services: np.ndarray) -> np.ndarray:
     """One app per entry of ``services``, drawn by the apps' session shares within the service."""
     apps = np.empty(services.size, dtype=np.int64)

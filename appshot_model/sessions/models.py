@@ -227,8 +227,9 @@ def session_model(coefficients: SessionCoefficients, services: Sequence[str],
                     raise AppshotInputError(f"{coefficients.folder}/{name}: no row for app {app!r}, which service "
                                             f"{service!r} maps to")
             if app in apps:
-                raise AppshotInputError(f"app {app!r} is mapped to two services ({services[app_service[apps.index(app)]]!r} "
-                                        f"and {service!r}); each app may serve one")
+                other = services[app_service[apps.index(app)]]
+                raise AppshotInputError(f"app {app!r} is mapped to two services ({other!r} and {service!r}); "
+                                        f"each app may serve one")
             apps.append(app)
             app_service.append(index)
         if not all(_plain(app).startswith(_plain(service)) for app in mapped):

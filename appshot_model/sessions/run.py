@@ -49,14 +49,14 @@ def grid_timezone(grid: Grid) -> str:
 
 def load_model(services: Sequence[str], coefficients_dir: str | os.PathLike | None = None,
                log: Callable[[str], None] | None = None) -> SessionModel:
-    """The session model of ``services``; stand-in warnings are also passed to ``log``."""
+    """The session model of ``services``; with ``log``, stand-in warnings go to it instead of ``warnings``."""
+    if log is None:
+        return session_model(read_coefficients(coefficients_dir), services)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", StandInWarning)
         model = session_model(read_coefficients(coefficients_dir), services)
     for warning in caught:
-        if log is not None:
-            log(str(warning.message))
-        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+        log(str(warning.message))
     return model
 
 
@@ -98,7 +98,8 @@ def expand_cube(cube: xr.DataArray, city: str, out_root: str | os.PathLike, seed
     model = load_model([str(s) for s in cube.service.values], coefficients_dir, log)
     summary = expand_hour(model, snapshot, cube.attrs.get("units", "bit/s"), grid, spec, out_root,
                           derive_seed(seed, "sessions", city, label), label=cube.attrs.get("label", "unlabelled"),
-                          cap_s=cap_s, progress=progress, source=f"{cube.dims[0]} {index} of {cube.attrs.get('source', cube.name)}")
+                          cap_s=cap_s, progress=progress,
+                          source=f"{cube.dims[0]} {index} of {cube.attrs.get('source', cube.name)}")
     summary["stand_ins"] = {s: list(a) for s, a in model.stand_ins.items()}
     if not checks:
         return summary, {}

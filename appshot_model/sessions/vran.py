@@ -132,7 +132,8 @@ def day_throughput(model: SessionModel, day: xr.DataArray, city: str, timezone: 
         spec = HourSpec(city, f"{time.hour:02d}", time, timezone)
         volumes = volumes_in_bytes(day.isel(time=h).transpose("service", "y", "x").values,
                                    day.attrs.get("units", "bit/s"))
-        smooth_bytes[:, h * MINUTES_PER_HOUR:(h + 1) * MINUTES_PER_HOUR] = volumes.sum(axis=0)[:, None] / MINUTES_PER_HOUR
+        hour = slice(h * MINUTES_PER_HOUR, (h + 1) * MINUTES_PER_HOUR)
+        smooth_bytes[:, hour] = volumes.sum(axis=0)[:, None] / MINUTES_PER_HOUR
         for block in iter_session_blocks(model, volumes, load_deciles(volumes.sum(axis=0)), spec.peak, seed,
                                          (city, "day", str(time)), cap_s):
             cells = np.unique(block.reconciliation["cell_id"])

@@ -55,7 +55,8 @@ def test_expand_and_slicing_on_a_generated_cube(run_dir, tmp_path):
                                  "--replicates", "2"])
     assert result.exit_code == 0, result.output
     lines = csv_path.read_text().splitlines()
-    assert lines[0] == "method,sla_met,std" and [line.split(",")[0] for line in lines[1:]] == ["sessions", "bm_a", "bm_b"]
+    assert lines[0] == "method,sla_met,std"
+    assert [line.split(",")[0] for line in lines[1:]] == ["sessions", "bm_a", "bm_b"]
 
 
 def test_clean_errors(tmp_path):
