@@ -1,16 +1,12 @@
-"""Session tests: the real seed-004 coefficient release, small hand-written coefficient folders,
-and a small generated-like cube."""
+"""Session tests: the real seed-004 coefficient release and small hand-written coefficient folders."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-import xarray as xr
 
 from appshot_model.core.errors import AppshotInputError
-from appshot_model.core.grid import Grid
 from appshot_model.sessions.coefficients import SessionCoefficients, read_coefficients
 
 #: A tiny but complete coefficient release: two apps, ten deciles.
@@ -23,7 +19,6 @@ FILES = {"arrival_coefs.csv": ARRIVALS, "sessions_share.csv": SHARES, "pdf_coefs
          "duration_coefs.csv": DURATIONS}
 #: Services of the tiny release: "alpha" has its own row, "gamma" borrows Beta's.
 MAPPING = {"alpha": ("Alpha",), "gamma": ("Beta",)}
-GRID = Grid("EPSG:32632", 500_000.0, 5_040_000.0, 3, 4)
 
 
 def _write(folder: Path, edits: dict[str, tuple[str, str]] | None = None) -> Path:
@@ -60,19 +55,3 @@ def release() -> SessionCoefficients:
     except AppshotInputError as exc:
         pytest.skip(str(exc))
 
-
-@pytest.fixture
-def make_cube():
-    """Factory of small generated-like cubes."""
-    return generated_cube
-
-
-def generated_cube(services: tuple[str, ...], seed: int = 0, samples: int = 2) -> xr.DataArray:
-    """A generated-like cube [sample, service, y, x] in bit/s on :data:`GRID` (label synthetic)."""
-    rng = np.random.default_rng(seed)
-    values = rng.lognormal(13.0, 1.0, (samples, len(services), *GRID.shape)).astype(np.float32)
-    cube = xr.DataArray(values, dims=("sample", "service", "y", "x"),
-                        coords={"sample": np.arange(samples), "service": list(services),
-                                "y": GRID.y_centres(), "x": GRID.x_centres()},
-                        name="traffic", attrs={"units": "bit/s", "label": "synthetic", "peak_hour": "evening"})
-    return cube.rio.write_crs(GRID.crs).rio.write_transform(GRID.transform)

@@ -91,3 +91,15 @@ def test_appshot_services_on_the_real_release_warn_for_each_stand_in(release):
     assert "instagram" not in model.stand_ins and "facebook" not in model.stand_ins
     assert model.service_session_share().sum() == pytest.approx(1.0)
     assert model.app_probability.sum() < 1.0  # sessions of unmapped apps are not generated
+
+
+def test_the_expansion_sampler_reproduces_one_component_mean_and_std(tiny_coefficients, tiny_mapping):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StandInWarning)
+        model = session_model(tiny_coefficients, ["alpha", "gamma"], tiny_mapping)
+    beta = model.apps.index("Beta")  # one component: N(6.0, 0.8) over log10 bytes
+    draws = model.sample_log10_bytes(np.random.default_rng(2), np.full(400_000, beta))
+    assert draws.mean() == pytest.approx(6.0, abs=0.005) and draws.std() == pytest.approx(0.8, abs=0.005)
+    alpha = model.apps.index("Alpha")  # main N(5, 0.5) weight 1, residual N(6, 0.1) weight 0.25
+    draws = model.sample_log10_bytes(np.random.default_rng(3), np.full(400_000, alpha))
+    assert stats.kstest(draws, model.mixtures[alpha].cdf).statistic < 0.004
