@@ -265,5 +265,10 @@ def show(
     console.print(f"map written: {path}")
 
 
+from pipelines.sessions_cli import sessions_app  # noqa: E402  (registered after the main commands)
+
+app.add_typer(sessions_app, name="sessions")
+
+
 def main() -> None:
     app()

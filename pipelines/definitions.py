@@ -19,6 +19,7 @@ from assets.partitions import city_hour_partitions, city_partitions, hour_partit
 from assets.region_context import build_region_context_assets
 from assets.release import build_release_assets
 from assets.resources import AppshotSettings, EvaluationSettings, default_data_dir
+from assets.sessions import build_session_assets
 from assets.traffic import build_traffic_assets
 from assets.training import build_training_assets
 from pipelines.io_managers import io_managers
@@ -68,6 +69,7 @@ def build_definitions(cities: Sequence[DemoCity] = DEMO_CITIES, hours: Sequence[
         *build_release_assets(city_hour, assets_dir=base_path),
         *build_evaluation_assets(city_hour),
         *build_region_context_assets(region_partitions, regions_dir, hours_def),
+        *build_session_assets(city_hour, cities_def),
     ]
     partitions = {"city": cities_def, "city_hour": city_hour, "hour": hours_def, "region": region_partitions,
                   None: None}
