@@ -27,6 +27,8 @@ from pipelines.sensors import region_sensor
 #: Stage jobs, in the order the whole demo runs them (Dagster jobs need one partitioning each).
 STAGE_JOBS = ("demo_world_job", "peak_traffic_job", "attribute_selection_job", "training_job", "generation_job",
               "release_job")
+#: Tag of the jobs that train models; deploy/dagster-postgres.yaml lets one such run go at a time.
+TRAINING_TAG = {"appshot/stage": "training"}
 
 
 def build_definitions(cities: Sequence[DemoCity] = DEMO_CITIES, hours: Sequence[str] = tuple(PEAK_HOURS),
@@ -61,14 +63,15 @@ def build_definitions(cities: Sequence[DemoCity] = DEMO_CITIES, hours: Sequence[
         define_asset_job("attribute_selection_job", AssetSelection.assets("attribute_selection"),
                          description="Spearman attribute selection over the training cities."),
         define_asset_job("training_job", AssetSelection.assets("normalisation", "trained_model"),
-                         partitions_def=hours_def, description="Normalisation constants and the AppShot model of one peak hour."),
+                         partitions_def=hours_def, tags=TRAINING_TAG,
+                         description="Normalisation constants and the AppShot model of one peak hour."),
         define_asset_job("generation_job", AssetSelection.assets("generated_snapshots"), partitions_def=city_hour,
                          description="Generate N synthetic snapshots for one city x peak hour."),
         define_asset_job("city_hour_release_job", AssetSelection.assets("city_hour_release"), partitions_def=city_hour,
                          description="Publish and verify the release of one city x peak hour."),
         define_asset_job("release_job", AssetSelection.assets("release"),
                          description="Gather every generated city x peak hour into one versioned release."),
-        define_asset_job("loco_job", AssetSelection.assets("loco_scores"), partitions_def=city_hour,
+        define_asset_job("loco_job", AssetSelection.assets("loco_scores"), partitions_def=city_hour, tags=TRAINING_TAG,
                          description="Leave one city out: train every evaluated method on the other cities, "
                                      "generate and score the held-out city at one peak hour."),
         define_asset_job("evaluation_report_job", AssetSelection.assets("evaluation_report"),
