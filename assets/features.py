@@ -10,7 +10,7 @@ from appshot_model.context.selection import select_attributes, spearman_table
 from appshot_model.core.names import ATTRIBUTES, SERVICES, check_names
 from appshot_model.model.normalise import fit_normalisation
 from appshot_model.core.plots import bar_png
-from assets.common import by_city, training_cities
+from assets.common import by_city, training_cities, training_days
 from assets.metadata import png_metadata
 from assets.resources import AppshotSettings
 
@@ -25,8 +25,8 @@ def build_feature_assets(hour_partitions: PartitionsDefinition) -> list[AssetsDe
                 "peak_traffic": AssetIn(partition_mapping=AllPartitionMapping(), metadata=_ALL_AS_DICT)})
     def attribute_selection(context: AssetExecutionContext, settings: AppshotSettings,
                             context_cube: dict[str, xr.DataArray], peak_traffic: dict[str, xr.DataArray]) -> dict:
-        """Attributes whose |Spearman| with the weekday peak-hour traffic maps, averaged over training
-        cities, services and peak hours, reaches the threshold (AppShot Table I)."""
+        """Attributes whose |Spearman| with the weekday peak-hour traffic maps (member dates), averaged over
+        training cities, services and peak hours, reaches the threshold (AppShot Table I)."""
         contexts = by_city(context_cube)
         cities = training_cities(contexts, settings.held_out_cities)
         attributes = check_names([str(a) for a in next(iter(contexts.values())).attribute.values], ATTRIBUTES,
@@ -38,7 +38,8 @@ def build_feature_assets(hour_partitions: PartitionsDefinition) -> list[AssetsDe
             city = key.keys_by_dimension["city"]
             if city not in cities:
                 continue
-            mean_map = snapshots.mean(dim="time").transpose("service", "y", "x").values
+            members = training_days(snapshots, city, settings.seed, settings.privacy_holdout_fraction)
+            mean_map = members.mean(dim="time").transpose("service", "y", "x").values
             part = spearman_table({city: contexts[city].sel(attribute=attributes).values}, {city: mean_map},
                                   attributes, services)
             table_parts.append(part.assign(hour=key.keys_by_dimension["hour"]).set_index("hour", append=True))
@@ -64,13 +65,14 @@ def build_feature_assets(hour_partitions: PartitionsDefinition) -> list[AssetsDe
     def normalisation(context: AssetExecutionContext, settings: AppshotSettings, attribute_selection: dict,
                       context_cube: dict[str, xr.DataArray], peak_traffic: dict[str, xr.DataArray]) -> dict:
         """Per-service global per-pixel maximum (+ epsilon) and per-attribute context scaling,
-        fitted on the training cities' weekday snapshots of this peak hour."""
+        fitted on the training cities' weekday snapshots of this peak hour (member dates only)."""
         contexts, traffic = by_city(context_cube), by_city(peak_traffic)
         cities = training_cities(traffic, settings.held_out_cities)
         attributes = attribute_selection["attributes"]
         services = [str(s) for s in traffic[cities[0]].service.values]
         fitted = fit_normalisation(
-            [traffic[c].transpose("time", "service", "y", "x").values for c in cities],
+            [training_days(traffic[c], c, settings.seed, settings.privacy_holdout_fraction)
+             .transpose("time", "service", "y", "x").values for c in cities],
             [contexts[c].sel(attribute=attributes).values for c in cities], services, attributes)
         constants = fitted.to_dict()
         context.add_output_metadata({"training_cities": MetadataValue.json(cities),

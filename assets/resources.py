@@ -8,6 +8,8 @@ from pathlib import Path
 from dagster import ConfigurableResource
 from pydantic import Field
 
+from appshot_model.evaluation.privacy import PrivacyThresholds
+
 DEFAULT_DATA_DIR = "data"
 
 
@@ -30,9 +32,37 @@ class AppshotSettings(ConfigurableResource):
     config_file: str | None = Field(
         default=None, description="YAML with `model:` and `train:` sections (ModelConfig, TrainConfig).")
     data_dir: str = Field(default_factory=default_data_dir, description="Root of all outputs.")
+    privacy_holdout_fraction: float = Field(
+        default=0.25, ge=0.0, lt=1.0,
+        description="Share of each training city's weekday dates (drawn with the seed) kept out of attribute "
+                    "selection, normalisation and training, as the held-out real days the privacy gate compares "
+                    "with (0: train on every day; the gate then reports the city x hour as unmeasured).")
 
     def figures_dir(self) -> Path:
         return Path(self.data_dir) / "figures"
+
+
+class PrivacySettings(ConfigurableResource):
+    """Thresholds of the privacy gate before a release (appshot_model.evaluation.privacy, docs/privacy.md)."""
+
+    dcr_ratio_min: float = Field(
+        default=PrivacyThresholds.dcr_ratio_min,
+        description="Block a city x hour whose generated snapshots' median distance to the closest training day is "
+                    "below this share of the held-out real days' median distance to the closest training day.")
+    attack_auc_max: float = Field(
+        default=PrivacyThresholds.attack_auc_max,
+        description="Block a city x hour where the membership-inference attack's ROC-AUC exceeds this "
+                    "(and is significant at alpha).")
+    alpha: float = Field(default=PrivacyThresholds.alpha,
+                         description="Significance level of the attack (one-sided Mann-Whitney U).")
+    min_members: int = Field(default=PrivacyThresholds.min_members,
+                             description="Fewer training days than this: the city x hour is unmeasured.")
+    min_non_members: int = Field(default=PrivacyThresholds.min_non_members,
+                                 description="Fewer held-out days than this: the city x hour is unmeasured.")
+
+    def thresholds(self) -> PrivacyThresholds:
+        return PrivacyThresholds(dcr_ratio_min=self.dcr_ratio_min, attack_auc_max=self.attack_auc_max,
+                                 alpha=self.alpha, min_members=self.min_members, min_non_members=self.min_non_members)
 
 
 class EvaluationSettings(ConfigurableResource):

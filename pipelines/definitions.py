@@ -14,13 +14,14 @@ from assets.demo_world import build_demo_world_assets
 from assets.evaluation import build_evaluation_assets
 from assets.features import build_feature_assets
 from assets.generation import build_generation_assets
+from assets.privacy import build_privacy_assets
 from assets.region_context import build_region_context_assets
 from assets.release import build_release_assets
 from assets.traffic import build_traffic_assets
 from assets.training import build_training_assets
 from pipelines.io_managers import io_managers
 from assets.partitions import city_hour_partitions, city_partitions, hour_partitions, region_partitions
-from assets.resources import AppshotSettings, EvaluationSettings, default_data_dir
+from assets.resources import AppshotSettings, EvaluationSettings, PrivacySettings, default_data_dir
 from pipelines.schedules import release_schedule
 from pipelines.sensors import region_sensor
 
@@ -33,7 +34,8 @@ TRAINING_TAG = {"appshot/stage": "training"}
 
 def build_definitions(cities: Sequence[DemoCity] = DEMO_CITIES, hours: Sequence[str] = tuple(PEAK_HOURS),
                       settings: AppshotSettings | None = None, base_path: str | None = None,
-                      regions_dir: str | None = None, evaluation: EvaluationSettings | None = None) -> Definitions:
+                      regions_dir: str | None = None, evaluation: EvaluationSettings | None = None,
+                      privacy: PrivacySettings | None = None) -> Definitions:
     """Assets, jobs, schedule, sensor and resources for the given demo cities and peak hours; real
     regions are the YAML files of ``regions_dir`` (default ``$APPSHOT_REGIONS_DIR`` or
     ``examples/regions``), registered as ``region`` partitions by the sensor."""
@@ -52,6 +54,7 @@ def build_definitions(cities: Sequence[DemoCity] = DEMO_CITIES, hours: Sequence[
         *build_training_assets(hours_def),
         *build_generation_assets(city_hour),
         *build_release_assets(city_hour, assets_dir=base_path),
+        *build_privacy_assets(assets_dir=base_path),
         *build_evaluation_assets(city_hour),
         *build_region_context_assets(region_partitions, regions_dir, hours_def),
     ]
@@ -69,8 +72,9 @@ def build_definitions(cities: Sequence[DemoCity] = DEMO_CITIES, hours: Sequence[
                          description="Generate N synthetic snapshots for one city x peak hour."),
         define_asset_job("city_hour_release_job", AssetSelection.assets("city_hour_release"), partitions_def=city_hour,
                          description="Publish and verify the release of one city x peak hour."),
-        define_asset_job("release_job", AssetSelection.assets("release"),
-                         description="Gather every generated city x peak hour into one versioned release."),
+        define_asset_job("release_job", AssetSelection.assets("privacy_audit", "release"),
+                         description="Audit every generated city x peak hour against the privacy gate, then gather "
+                                     "them into one versioned release (skipped when the gate blocks)."),
         define_asset_job("loco_job", AssetSelection.assets("loco_scores"), partitions_def=city_hour, tags=TRAINING_TAG,
                          description="Leave one city out: train every evaluated method on the other cities, "
                                      "generate and score the held-out city at one peak hour."),
@@ -85,6 +89,7 @@ def build_definitions(cities: Sequence[DemoCity] = DEMO_CITIES, hours: Sequence[
     return Definitions(assets=assets, jobs=jobs, schedules=[release_schedule(by_job["release_job"])],
                        sensors=[region_sensor(by_job["region_context_job"], regions_dir)],
                        resources={"settings": settings, "evaluation": evaluation or EvaluationSettings(),
+                                  "privacy": privacy or PrivacySettings(),
                                   **io_managers(base_path)})
 
 

@@ -78,6 +78,8 @@ class ModelArtefact:
     history: dict[str, list[float]] = field(default_factory=dict)
     training_cities: list[str] = field(default_factory=list)
     training_label: str = ""
+    #: city -> ISO dates (YYYY-MM-DD) of the snapshots trained on; the privacy gate's members.
+    training_dates: dict[str, list[str]] = field(default_factory=dict)
     discriminators: dict[str, nn.Module] = field(default_factory=dict)
 
     def config_json(self) -> str:
@@ -99,6 +101,7 @@ class ModelArtefact:
             "services": self.services, "normalisation": self.normalisation.to_dict(), "peak_hour": self.peak_hour,
             "units": self.units, "training_inputs_hash": self.training_inputs_hash, "model_hash": self.model_hash,
             "training_cities": self.training_cities, "training_label": self.training_label,
+            "training_dates": self.training_dates,
             "discriminators": DISCRIMINATOR_DESCRIPTION if (self.model_cfg.use_d1 or self.model_cfg.use_d2)
             else "none (L1 only)",
             "optimiser": "Adam (generator and each discriminator), non-saturating BCE-with-logits GAN losses",
@@ -144,7 +147,8 @@ class ModelArtefact:
                        normalisation=normalisation, peak_hour=str(meta["peak_hour"]), units=str(meta["units"]),
                        training_inputs_hash=str(meta["training_inputs_hash"]), history=meta.get("history", {}),
                        training_cities=list(meta.get("training_cities", [])),
-                       training_label=str(meta.get("training_label", "")))
+                       training_label=str(meta.get("training_label", "")),
+                       training_dates={str(c): [str(d) for d in v] for c, v in meta.get("training_dates", {}).items()})
         if artefact.model_hash != meta.get("model_hash"):
             raise AppshotInputError(f"model artefact {directory}: weights do not match the recorded model_hash "
                                     f"{str(meta.get('model_hash'))[:16]}... (files changed or mixed)")
