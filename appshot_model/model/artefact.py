@@ -129,18 +129,23 @@ class ModelArtefact:
             if not path.is_file():
                 raise AppshotInputError(f"model artefact {directory}: missing {path.name} "
                                         f"(expected {MODEL_FILE} and {WEIGHTS_FILE})")
+        problems = (json.JSONDecodeError, KeyError, TypeError, ValidationError, RuntimeError, OSError, EOFError,
+                    pickle.UnpicklingError)
         try:
             meta = json.loads(meta_path.read_text())
             model_cfg = ModelConfig(**meta["model_config"])
             train_cfg = TrainConfig(**meta["train_config"])
             normalisation = Normalisation.from_dict(meta["normalisation"])
             generator = Generator(len(meta["attributes"]), len(meta["services"]), model_cfg)
+        except problems as exc:
+            raise AppshotInputError(f"model artefact {directory}: {meta_path} is corrupt or incompatible: "
+                                    f"{type(exc).__name__}: {exc}") from exc
+        try:
             weights = torch.load(weights_path, map_location="cpu", weights_only=True)
             generator.load_state_dict(weights["generator"])
-        except (json.JSONDecodeError, KeyError, TypeError, ValidationError, RuntimeError, OSError,
-                EOFError, pickle.UnpicklingError) as exc:
-            raise AppshotInputError(f"model artefact {directory} is corrupt or incompatible: "
-                                    f"{type(exc).__name__}: {exc}") from exc
+        except problems as exc:
+            raise AppshotInputError(f"model artefact {directory}: {weights_path} is corrupt, truncated or does not "
+                                    f"fit {MODEL_FILE}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
         generator.eval()
         artefact = cls(generator=generator, model_cfg=model_cfg, train_cfg=train_cfg,
                        attributes=list(meta["attributes"]), services=list(meta["services"]),

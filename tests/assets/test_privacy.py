@@ -12,6 +12,7 @@ from dagster import DagsterInstance
 
 from appshot_model.release import list_releases
 from appshot_model.traffic.demo import small_demo_city
+from assets.privacy import audit_markdown
 from assets.resources import AppshotSettings
 from pipelines.definitions import build_definitions
 from pipelines.demo_run import demo_plan, run_plan
@@ -45,7 +46,10 @@ def _release_run(tmp_path: Path, config: str, holdout_fraction: float):
     defs = build_definitions(cities=[small_demo_city("tiny", 12, 12)], hours=["morning"], settings=settings)
     with DagsterInstance.ephemeral() as instance:
         run_plan(defs, instance, [step for step in demo_plan(defs) if step[0] != "release_job"])
-        return defs.resolve_job_def("release_job").execute_in_process(instance=instance, raise_on_error=False)
+        result = defs.resolve_job_def("release_job").execute_in_process(instance=instance, raise_on_error=False)
+    audit = json.loads((tmp_path / "data" / "assets" / "privacy_audit.json").read_text())
+    print(f"\nprivacy audit (holdout fraction {holdout_fraction}):\n{audit_markdown(audit)}")  # docs/privacy.md
+    return result
 
 
 @pytest.mark.slow
