@@ -54,7 +54,8 @@ class PrivacySettings(ConfigurableResource):
         description="Block a city x hour where the membership-inference attack's ROC-AUC exceeds this "
                     "(and is significant at alpha).")
     alpha: float = Field(default=PrivacyThresholds.alpha,
-                         description="Significance level of the attack (one-sided Mann-Whitney U).")
+                         description="Significance level of the attack (one-sided Mann-Whitney U) for the whole "
+                                     "release: each of its n city x hours is tested at alpha / n (Bonferroni).")
     min_members: int = Field(default=PrivacyThresholds.min_members,
                              description="Fewer training days than this: the city x hour is unmeasured.")
     min_non_members: int = Field(default=PrivacyThresholds.min_non_members,
