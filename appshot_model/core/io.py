@@ -115,7 +115,8 @@ def storage_error(exc: BaseException, written: Path, target: Path) -> AppshotSto
     while isinstance(root, AppshotStorageError) and root.__cause__ is not None:
         root = root.__cause__
     error = AppshotStorageError(f"could not write {target}: {problem}; nothing was written there (any earlier "
-                                f"version is unchanged). Free space and run again. Cause: {type(root).__name__}: {root}")
+                                f"version is unchanged). Free space and run again. "
+                                f"Cause: {type(root).__name__}: {root}")
     error.problem = problem
     return error
 

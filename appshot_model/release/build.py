@@ -171,8 +171,8 @@ def generate_for_region(model_dir: str | os.PathLike, region_file: str | os.Path
         snapshots = generate(artefact, context, n_samples=samples, seed=seed, progress=progress)
         snapshots.attrs.update(label="synthetic", peak_hour=hour, region=name)
         sources = _sources(metadata)
-        part = ReleasePart(city=_folder_name(name), hour=hour, snapshots=snapshots, context=context, model_dir=model_dir,
-                           context_sources=sources, training_label=training_label(artefact),
+        part = ReleasePart(city=_folder_name(name), hour=hour, snapshots=snapshots, context=context,
+                           model_dir=model_dir, context_sources=sources, training_label=training_label(artefact),
                            context_description=f"real context of {name}")
         return write_release_dir([part], out_dir, progress=progress)
 

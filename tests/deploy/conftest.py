@@ -102,9 +102,10 @@ def postgres_server() -> Iterator[PostgresServer]:
     data, password = root / "data", secrets.token_hex(16)
     (root / "pwfile").write_text(password + "\n")
     os.chown(root / "pwfile", account.pw_uid, account.pw_gid)
-    as_server_user = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": [], "cwd": root,
-                      "env": {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C.UTF-8"}, "capture_output": True,
-                      "text": True}
+    as_server_user = {"cwd": root, "env": {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C.UTF-8"},
+                      "capture_output": True, "text": True}
+    if os.geteuid() == 0:  # drop to the server account (changing groups needs root)
+        as_server_user.update(user=account.pw_uid, group=account.pw_gid, extra_groups=[])
     port = _free_port()
     pg_ctl = [str(bin_dir / "pg_ctl"), "-D", str(data)]
     stopped = False

@@ -61,7 +61,8 @@ big.generator = Generator(len(big.attributes), len(big.services), big.model_cfg)
 attempt("model", lambda: big.save(disk / "model"),
         lambda: {"kept": ModelArtefact.load(disk / "model").model_hash == small.model_hash})
 
-snapshots = cube(4, ("youtube", "netflix")).rename(time="sample")  # each COG 0.7 MB, the NetCDF 2.9 MB.assign_coords(sample=np.arange(4))
+# two services: each COG 0.7 MB, the NetCDF 2.9 MB
+snapshots = cube(4, ("youtube", "netflix")).rename(time="sample").assign_coords(sample=np.arange(4))
 snapshots.attrs.update(label="synthetic", seed=3, model_hash="0" * 64)
 part = ReleasePart(city="aurora", hour="morning", snapshots=snapshots)
 attempt("release", lambda: publish_release([part], disk / "releases"), lambda: {})
