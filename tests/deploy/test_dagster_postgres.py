@@ -115,8 +115,8 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 def test_queued_runs_drain_through_the_daemon_within_the_limit(pg_home, pg, tmp_path):
-    """Three runs queued by ``dagster job launch`` (one code server for the CLI, the daemon and the run
-    workers), drained by ``dagster-daemon run``: all succeed, two at once, never three."""
+    """Three runs of one job (a backfill of three partitions) queued, then drained by ``dagster-daemon run``
+    (one code server for the CLI, the daemon and the run workers): all succeed, two at once, never three."""
     from dagster import DagsterInstance, DagsterRunStatus
 
     socket_path = tmp_path / "code.sock"
@@ -130,12 +130,10 @@ def test_queued_runs_drain_through_the_daemon_within_the_limit(pg_home, pg, tmp_
                              env=pg_home, capture_output=True).returncode != 0:
             assert time.monotonic() < deadline and server.poll() is None, "code server did not start"
             time.sleep(0.5)
-        launches = [subprocess.Popen([str(DAGSTER), "job", "launch", *target, "-j", "demo_world_job",
-                                      "--tags", f'{{"dagster/partition": "{city}"}}'], env=pg_home, cwd=tmp_path,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-                    for city in ("alpha", "beta", "gamma")]
-        outputs = [p.communicate(timeout=RUN_TIMEOUT_S)[0] for p in launches]
-        assert [p.returncode for p in launches] == [0, 0, 0], "\n".join(outputs)
+        backfill = subprocess.run([str(DAGSTER), "job", "backfill", *target, "-j", "demo_world_job",
+                                   "--partitions", "alpha,beta,gamma", "--noprompt"], env=pg_home, cwd=tmp_path,
+                                  capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+        assert backfill.returncode == 0, backfill.stdout + backfill.stderr
         with DagsterInstance.get() as instance:
             assert [r.dagster_run.status for r in _records(instance)] == [DagsterRunStatus.QUEUED] * 3
             daemon = _start([str(DAEMON), "run", *target], pg_home, tmp_path)
