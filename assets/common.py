@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TypeVar
 
+import numpy as np
+import xarray as xr
 from dagster import MultiPartitionKey
 
 from appshot_model.core.errors import AppshotInputError
+from appshot_model.core.seeds import derive_seed
+from appshot_model.evaluation.privacy import split_days
 
 T = TypeVar("T")
 #: Input metadata: hand the (multi-)partition values to the asset as ``{partition key: value}``.
@@ -36,3 +40,11 @@ def training_cities(all_cities: Iterable[str], held_out: Iterable[str]) -> list[
     if not kept:
         raise AppshotInputError("every city is held out; at least one training city is needed")
     return kept
+
+
+def training_days(snapshots: xr.DataArray, city: str, seed: int, holdout_fraction: float,
+                  members: bool = True) -> xr.DataArray:
+    """The city's weekday snapshots on member dates (used for fitting), or with ``members=False`` on the
+    dates held out for the privacy gate; the same dates for every peak hour of the city."""
+    mask = split_days(snapshots["time"].values, holdout_fraction, derive_seed(seed, "privacy-holdout", city))
+    return snapshots.isel(time=np.flatnonzero(mask if members else ~mask))

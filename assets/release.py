@@ -23,6 +23,7 @@ from appshot_model.release import publish_release, verify_release
 from appshot_model.release.build import parts_from_run_dir, training_label
 from assets.common import OPTIONAL_INPUT
 from assets.metadata import png_metadata
+from assets.privacy import audit_of_part
 from assets.resources import AppshotSettings
 
 
@@ -75,13 +76,17 @@ def build_release_assets(city_hour_partitions: PartitionsDefinition,
 
     @asset(partitions_def=city_hour_partitions, group_name="release", kinds={"stac", "geotiff", "netcdf"},
            ins={"generated_snapshots": AssetIn(),
-                "context_cube": AssetIn(partition_mapping=MultiToSingleDimensionPartitionMapping("city"))},
+                "context_cube": AssetIn(partition_mapping=MultiToSingleDimensionPartitionMapping("city")),
+                "privacy_audit": AssetIn()},
            deps=[AssetDep("trained_model", partition_mapping=MultiToSingleDimensionPartitionMapping("hour"))])
     def city_hour_release(context: AssetExecutionContext, settings: AppshotSettings,
-                          generated_snapshots: xr.DataArray, context_cube: xr.DataArray) -> dict:
-        """A verified release of one city x peak hour: COGs, CF NetCDF, grid, STAC, card, manifest."""
+                          generated_snapshots: xr.DataArray, context_cube: xr.DataArray, privacy_audit: list) -> dict:
+        """A verified release of one city x peak hour: COGs, CF NetCDF, grid, STAC, card, manifest; refused
+        unless the privacy audit judged these snapshots and did not block them."""
         keys = context.partition_key.keys_by_dimension
         city, hour = keys["city"], keys["hour"]
+        privacy = audit_of_part(privacy_audit, city, hour, str(generated_snapshots.attrs["model_hash"]),
+                                int(generated_snapshots.attrs["seed"]))
         model_dir = base(settings) / "trained_model" / hour
         label = ""
         if model_dir.is_dir():
@@ -90,7 +95,7 @@ def build_release_assets(city_hour_partitions: PartitionsDefinition,
             except ImportError:
                 label = ""
         part = ReleasePart(city=city, hour=hour, snapshots=generated_snapshots, context=context_cube,
-                           model_dir=model_dir if model_dir.is_dir() else None, training_label=label,
+                           model_dir=model_dir if model_dir.is_dir() else None, training_label=label, privacy=privacy,
                            context_sources=[{"name": f"context cube of {city}",
                                              "licence": str(context_cube.attrs.get("label", "not recorded"))}])
         result = publish_release([part], Path(settings.data_dir) / "releases" / "parts" / city / hour)
@@ -102,12 +107,16 @@ def build_release_assets(city_hour_partitions: PartitionsDefinition,
         return {"release_id": result.release_id, "path": str(result.path), "status": result.status}
 
     @asset(group_name="release", kinds={"stac"}, deps=[city_hour_release],
-           ins={"evaluation_report": AssetIn(metadata={OPTIONAL_INPUT: True})})
-    def release(context: AssetExecutionContext, settings: AppshotSettings, evaluation_report: dict | None) -> dict:
+           ins={"evaluation_report": AssetIn(metadata={OPTIONAL_INPUT: True}), "privacy_audit": AssetIn()})
+    def release(context: AssetExecutionContext, settings: AppshotSettings, evaluation_report: dict | None,
+                privacy_audit: list) -> dict:
         """Every generated city x peak hour of the run gathered into one versioned release, with the
         leave-one-city-out fidelity table of ``evaluation_report`` in its dataset card (the card says
-        so when the evaluation has not been run)."""
+        so when the evaluation has not been run) and the privacy figures; runs after the blocking privacy gate."""
         parts = parts_from_run_dir(base(settings))
+        for part in parts:
+            part.privacy = audit_of_part(privacy_audit, part.city, part.hour, str(part.snapshots.attrs["model_hash"]),
+                                         part.seed)
         fidelity = {"leave_one_city_out": evaluation_report["table"]} if evaluation_report else None
         result = publish_release(parts, Path(settings.data_dir) / "releases", fidelity=fidelity)
         verified = _verify(result)

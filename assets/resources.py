@@ -8,6 +8,8 @@ from pathlib import Path
 from dagster import ConfigurableResource
 from pydantic import Field
 
+from appshot_model.evaluation.privacy import PrivacyThresholds
+
 DEFAULT_DATA_DIR = "data"
 
 
@@ -33,9 +35,38 @@ class AppshotSettings(ConfigurableResource):
     progress_bars: bool = Field(
         default=True, description="Per-step progress bars (tqdm, to the run's stderr) in training and generation; "
                                   "the CLI turns them off and shows one bar per stage instead.")
+    privacy_holdout_fraction: float = Field(
+        default=0.25, ge=0.0, lt=1.0,
+        description="Share of each training city's weekday dates (drawn with the seed) kept out of attribute "
+                    "selection, normalisation and training, as the held-out real days the privacy gate compares "
+                    "with (0: train on every day; the gate then reports the city x hour as unmeasured).")
 
     def figures_dir(self) -> Path:
         return Path(self.data_dir) / "figures"
+
+
+class PrivacySettings(ConfigurableResource):
+    """Thresholds of the privacy gate before a release (appshot_model.evaluation.privacy, docs/privacy.md)."""
+
+    dcr_ratio_min: float = Field(
+        default=PrivacyThresholds.dcr_ratio_min,
+        description="Block a city x hour whose generated snapshots' median distance to the closest training day is "
+                    "below this share of the held-out real days' median distance to the closest training day.")
+    attack_auc_max: float = Field(
+        default=PrivacyThresholds.attack_auc_max,
+        description="Block a city x hour where the membership-inference attack's ROC-AUC exceeds this "
+                    "(and is significant at alpha).")
+    alpha: float = Field(default=PrivacyThresholds.alpha,
+                         description="Significance level of the attack (one-sided Mann-Whitney U) for the whole "
+                                     "release: each of its n city x hours is tested at alpha / n (Bonferroni).")
+    min_members: int = Field(default=PrivacyThresholds.min_members,
+                             description="Fewer training days than this: the city x hour is unmeasured.")
+    min_non_members: int = Field(default=PrivacyThresholds.min_non_members,
+                                 description="Fewer held-out days than this: the city x hour is unmeasured.")
+
+    def thresholds(self) -> PrivacyThresholds:
+        return PrivacyThresholds(dcr_ratio_min=self.dcr_ratio_min, attack_auc_max=self.attack_auc_max,
+                                 alpha=self.alpha, min_members=self.min_members, min_non_members=self.min_non_members)
 
 
 class EvaluationSettings(ConfigurableResource):

@@ -10,7 +10,7 @@ from dagster import (AllPartitionMapping, AssetExecutionContext, AssetIn, Assets
 from appshot_model.core.plots import curves_png
 from appshot_model.model.artefact import ModelArtefact
 from appshot_model.model.fit import load_run_config, train_peak_hour_model
-from assets.common import ALL_AS_DICT, by_city, training_cities
+from assets.common import ALL_AS_DICT, by_city, training_cities, training_days
 from assets.metadata import png_metadata
 from assets.resources import AppshotSettings
 
@@ -27,9 +27,12 @@ def build_training_assets(hour_partitions: PartitionsDefinition) -> list[AssetsD
                       normalisation: dict, context_cube: dict[str, xr.DataArray],
                       peak_traffic: dict[str, xr.DataArray]) -> ModelArtefact:
         """The AppShot generator (plus its config, attributes, services, normalisation and the hash of
-        its training inputs) for this peak hour; loadable without Dagster."""
+        its training inputs) for this peak hour, trained on the member dates of each training city (the
+        other dates are held out for the privacy gate); loadable without Dagster."""
         hour = context.partition_key
-        contexts, traffic = by_city(context_cube), by_city(peak_traffic)
+        contexts = by_city(context_cube)
+        traffic = {c: training_days(t, c, settings.seed, settings.privacy_holdout_fraction)
+                   for c, t in by_city(peak_traffic).items()}
         cities = training_cities(traffic, settings.held_out_cities)
         model_cfg, train_cfg = load_run_config(settings.config_file, seed=settings.seed)
         started = time.perf_counter()

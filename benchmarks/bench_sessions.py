@@ -44,9 +44,9 @@ def run_case(city_name: str, hour: str, cube_path: str | None) -> dict:
     import pyarrow.parquet as pq
 
     from appshot_model.core.cube import grid_of, read_cube
+    from appshot_model.sessions.expansion import HourSpec, expand_hour
     from appshot_model.sessions.models import StandInWarning
     from appshot_model.sessions.run import DEFAULT_DATE, grid_timezone, load_model, select_snapshot
-    from appshot_model.sessions.expansion import HourSpec, expand_hour
     from appshot_model.traffic.demo import DEMO_CITIES, simulate_context, simulate_traffic
     from appshot_model.traffic.peaks import peak_snapshots
 

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from appshot_model.core.errors import AppshotInputError
+from appshot_model.core.errors import AppshotInputError, AppshotStorageError
 
 app = typer.Typer(help="appshot: synthetic per-service mobile traffic maps from public context.",
                   no_args_is_help=True, add_completion=False)
@@ -193,6 +193,8 @@ def generate(
                                      allow_missing_layers=allow_missing_layers)
     except AppshotInputError as exc:
         raise _fail(exc) from None
+    except AppshotStorageError as exc:
+        raise _fail(exc, 1) from None
     except ImportError as exc:
         raise _fail(f"the model/region code this command needs is not available: {exc}", 1) from None
     _report_publication(result)
@@ -217,6 +219,8 @@ def release_build(
         result = publish_release(parts, releases, fidelity=read_fidelity(fidelity), title=title, progress=True)
     except AppshotInputError as exc:
         raise _fail(exc) from None
+    except AppshotStorageError as exc:
+        raise _fail(exc, 1) from None
     _report_publication(result)
 
 

@@ -16,9 +16,10 @@ from assets.evaluation import build_evaluation_assets
 from assets.features import build_feature_assets
 from assets.generation import build_generation_assets
 from assets.partitions import city_hour_partitions, city_partitions, hour_partitions, region_partitions
+from assets.privacy import build_privacy_assets
 from assets.region_context import build_region_context_assets
 from assets.release import build_release_assets
-from assets.resources import AppshotSettings, EvaluationSettings, default_data_dir
+from assets.resources import AppshotSettings, EvaluationSettings, PrivacySettings, default_data_dir
 from assets.sessions import build_session_assets
 from assets.traffic import build_traffic_assets
 from assets.training import build_training_assets
@@ -37,7 +38,7 @@ def job_table(path: Path = JOBS_FILE) -> dict[str, dict]:
         selection = (AssetSelection.groups(spec["group"]) if "group" in spec
                      else AssetSelection.assets(*spec["assets"]))
         table[name] = {"selection": selection, "partitions": spec.get("partitions"),
-                       "description": spec["description"]}
+                       "description": spec["description"], "tags": spec.get("tags", {})}
     return table
 
 
@@ -48,7 +49,8 @@ STAGE_JOBS = ("demo_world_job", "peak_traffic_job", "attribute_selection_job", "
 
 def build_definitions(cities: Sequence[DemoCity] = DEMO_CITIES, hours: Sequence[str] = tuple(PEAK_HOURS),
                       settings: AppshotSettings | None = None, base_path: str | None = None,
-                      regions_dir: str | None = None, evaluation: EvaluationSettings | None = None) -> Definitions:
+                      regions_dir: str | None = None, evaluation: EvaluationSettings | None = None,
+                      privacy: PrivacySettings | None = None) -> Definitions:
     """Assets, jobs, schedule, sensor and resources for the given demo cities and peak hours; real
     regions are the YAML files of ``regions_dir`` (default ``$APPSHOT_REGIONS_DIR`` or
     ``examples/regions``), registered as ``region`` partitions by the sensor."""
@@ -67,6 +69,7 @@ def build_definitions(cities: Sequence[DemoCity] = DEMO_CITIES, hours: Sequence[
         *build_training_assets(hours_def),
         *build_generation_assets(city_hour),
         *build_release_assets(city_hour, assets_dir=base_path),
+        *build_privacy_assets(assets_dir=base_path),
         *build_evaluation_assets(city_hour),
         *build_region_context_assets(region_partitions, regions_dir, hours_def),
         *build_session_assets(city_hour, cities_def),
@@ -74,11 +77,13 @@ def build_definitions(cities: Sequence[DemoCity] = DEMO_CITIES, hours: Sequence[
     partitions = {"city": cities_def, "city_hour": city_hour, "hour": hours_def, "region": region_partitions,
                   None: None}
     jobs = [define_asset_job(name, spec["selection"], partitions_def=partitions[spec["partitions"]],
-                             description=spec["description"]) for name, spec in job_table().items()]
+                             description=spec["description"], tags=spec["tags"])
+            for name, spec in job_table().items()]
     by_job = {job.name: job for job in jobs}
     return Definitions(assets=assets, jobs=jobs, schedules=[release_schedule(by_job["release_job"])],
                        sensors=[region_sensor(by_job["region_context_job"], regions_dir)],
                        resources={"settings": settings, "evaluation": evaluation or EvaluationSettings(),
+                                  "privacy": privacy or PrivacySettings(),
                                   **io_managers(base_path)})
 
 

@@ -13,4 +13,4 @@ python -m pip install --quiet --upgrade pip
 if ! python -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13') else 1)" 2>/dev/null; then
     python -m pip install --quiet "torch==2.13.0"
 fi
-python -m pip install --quiet -e ".[dev]"
+python -m pip install --quiet -e ".[dev,postgres]"

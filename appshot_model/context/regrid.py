@@ -14,6 +14,7 @@ geometry work is one vectorised ``shapely.intersection`` call.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Sequence
@@ -235,16 +236,24 @@ def polygons_to_grid(gdf, columns: Sequence[str], grid: Grid, how: str | dict[st
 # rasters
 # ---------------------------------------------------------------------------------------------
 
+@contextlib.contextmanager
 def _open_raster(path):
+    """The open raster; a missing, unreadable, truncated or damaged file is an AppshotInputError naming it."""
     import rasterio
+    from rasterio.errors import RasterioError
 
     p = Path(path)
     if not p.exists():
         raise AppshotInputError(f"raster {p} does not exist")
     try:
-        return rasterio.open(p)
+        src = rasterio.open(p)
     except Exception as exc:  # rasterio raises RasterioIOError
         raise AppshotInputError(f"cannot read raster {p}: {exc}") from exc
+    try:
+        with src:
+            yield src
+    except (RasterioError, OSError) as exc:  # a block that cannot be read: the file is cut short or damaged
+        raise AppshotInputError(f"cannot read raster {p} (truncated or damaged?): {exc}") from exc
 
 
 def _check_raster(src, path, band: int) -> None:

@@ -125,4 +125,4 @@ def load_netcdf(path: str | os.PathLike, what: str, variable: str | None = None)
 
 def read_cube(path: str | os.PathLike) -> xr.DataArray:
     """Read a cube written by :func:`write_cube` fully into memory, with its CRS."""
-    return load_netcdf(path, "cube file")
+    return load_netcdf(path, "cube")

@@ -78,6 +78,8 @@ class ModelArtefact:
     history: dict[str, list[float]] = field(default_factory=dict)
     training_cities: list[str] = field(default_factory=list)
     training_label: str = ""
+    #: city -> ISO dates (YYYY-MM-DD) of the snapshots trained on; the privacy gate's members.
+    training_dates: dict[str, list[str]] = field(default_factory=dict)
     discriminators: dict[str, nn.Module] = field(default_factory=dict)
 
     def config_json(self) -> str:
@@ -99,6 +101,7 @@ class ModelArtefact:
             "services": self.services, "normalisation": self.normalisation.to_dict(), "peak_hour": self.peak_hour,
             "units": self.units, "training_inputs_hash": self.training_inputs_hash, "model_hash": self.model_hash,
             "training_cities": self.training_cities, "training_label": self.training_label,
+            "training_dates": self.training_dates,
             "discriminators": DISCRIMINATOR_DESCRIPTION if (self.model_cfg.use_d1 or self.model_cfg.use_d2)
             else "none (L1 only)",
             "optimiser": "Adam (generator and each discriminator), non-saturating BCE-with-logits GAN losses",
@@ -126,25 +129,31 @@ class ModelArtefact:
             if not path.is_file():
                 raise AppshotInputError(f"model artefact {directory}: missing {path.name} "
                                         f"(expected {MODEL_FILE} and {WEIGHTS_FILE})")
+        problems = (json.JSONDecodeError, KeyError, TypeError, ValidationError, RuntimeError, OSError, EOFError,
+                    pickle.UnpicklingError)
         try:
             meta = json.loads(meta_path.read_text())
             model_cfg = ModelConfig(**meta["model_config"])
             train_cfg = TrainConfig(**meta["train_config"])
             normalisation = Normalisation.from_dict(meta["normalisation"])
             generator = Generator(len(meta["attributes"]), len(meta["services"]), model_cfg)
+        except problems as exc:
+            raise AppshotInputError(f"model artefact {directory}: {meta_path} is corrupt or incompatible: "
+                                    f"{type(exc).__name__}: {exc}") from exc
+        try:
             weights = torch.load(weights_path, map_location="cpu", weights_only=True)
             generator.load_state_dict(weights["generator"])
-        except (json.JSONDecodeError, KeyError, TypeError, ValidationError, RuntimeError, OSError,
-                EOFError, pickle.UnpicklingError) as exc:
-            raise AppshotInputError(f"model artefact {directory} is corrupt or incompatible: "
-                                    f"{type(exc).__name__}: {exc}") from exc
+        except problems as exc:
+            raise AppshotInputError(f"model artefact {directory}: {weights_path} is corrupt, truncated or does not "
+                                    f"fit {MODEL_FILE}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
         generator.eval()
         artefact = cls(generator=generator, model_cfg=model_cfg, train_cfg=train_cfg,
                        attributes=list(meta["attributes"]), services=list(meta["services"]),
                        normalisation=normalisation, peak_hour=str(meta["peak_hour"]), units=str(meta["units"]),
                        training_inputs_hash=str(meta["training_inputs_hash"]), history=meta.get("history", {}),
                        training_cities=list(meta.get("training_cities", [])),
-                       training_label=str(meta.get("training_label", "")))
+                       training_label=str(meta.get("training_label", "")),
+                       training_dates={str(c): [str(d) for d in v] for c, v in meta.get("training_dates", {}).items()})
         if artefact.model_hash != meta.get("model_hash"):
             raise AppshotInputError(f"model artefact {directory}: weights do not match the recorded model_hash "
                                     f"{str(meta.get('model_hash'))[:16]}... (files changed or mixed)")

@@ -126,4 +126,5 @@ def train_peak_hour_model(contexts: dict[str, xr.DataArray], traffic: dict[str, 
         training_inputs_hash=training_inputs_hash(ctx_raw, traffic_raw, attributes, list(norm.services),
                                                   model_cfg, train_cfg),
         history=history, training_cities=cities, discriminators=discriminators,
+        training_dates={c: sorted({str(d)[:10] for d in traffic[c]["time"].values}) for c in cities},
         training_label=f"{'/'.join(labels) or 'unlabelled'} weekday {hour}-peak traffic of {', '.join(cities)}")

@@ -18,6 +18,7 @@ import xarray as xr
 
 from appshot_model.core.cube import read_cube
 from appshot_model.core.errors import AppshotInputError
+from appshot_model.core.io import exclusive_folder
 from appshot_model.core.names import PEAK_HOURS
 from appshot_model.release.card import OSM_LICENCE
 from appshot_model.release.layout import ReleasePart
@@ -138,7 +139,8 @@ def generate_for_region(model_dir: str | os.PathLike, region_file: str | os.Path
                         allow_missing_layers: bool = False) -> PublishResult:
     """Load the model, build the region's context cube, check attribute names, generate
     ``samples`` snapshots with ``seed`` and write a release folder ``out_dir`` (COGs, NetCDF,
-    grid, STAC, card, manifest) without Dagster."""
+    grid, STAC, card, manifest) without Dagster. ``out_dir`` is locked for the whole run: a second
+    process writing into it at the same time fails at once with a clear error."""
     model_dir, region_file = Path(model_dir), Path(region_file)
     if hour not in PEAK_HOURS:
         raise AppshotInputError(f"--hour {hour!r} is not a peak hour; expected one of {sorted(PEAK_HOURS)}")
@@ -154,24 +156,25 @@ def generate_for_region(model_dir: str | os.PathLike, region_file: str | os.Path
         from appshot_model.context.build import build_context_cube as context_builder  # type: ignore[no-redef]
     if generate is None:
         from appshot_model.model.generate import generate_snapshots as generate  # type: ignore[no-redef]
-    artefact = (loader or load_model)(model_dir)
-    model_hour = getattr(artefact, "peak_hour", None)
-    if model_hour and str(model_hour) != hour:
-        raise AppshotInputError(f"model {model_dir} was trained for the {model_hour} peak, not --hour {hour}")
-    region = region_loader(region_file)
-    name = str(getattr(region, "name", region_file.stem))
-    context, metadata = context_builder(region, progress=progress)
-    context = check_attributes(artefact, context, model_dir, region_file)
-    from appshot_model.context.build import check_model_attributes
-    context = check_model_attributes(context, list(artefact.attributes), model=f"model {model_dir}",
-                                     allow_missing_layers=allow_missing_layers)
-    snapshots = generate(artefact, context, n_samples=samples, seed=seed, progress=progress)
-    snapshots.attrs.update(label="synthetic", peak_hour=hour, region=name)
-    sources = _sources(metadata)
-    part = ReleasePart(city=_folder_name(name), hour=hour, snapshots=snapshots, context=context, model_dir=model_dir,
-                       context_sources=sources, training_label=training_label(artefact),
-                       context_description=f"real context of {name}")
-    return write_release_dir([part], out_dir, progress=progress)
+    with exclusive_folder(out_dir, "--out folder"):
+        artefact = (loader or load_model)(model_dir)
+        model_hour = getattr(artefact, "peak_hour", None)
+        if model_hour and str(model_hour) != hour:
+            raise AppshotInputError(f"model {model_dir} was trained for the {model_hour} peak, not --hour {hour}")
+        region = region_loader(region_file)
+        name = str(getattr(region, "name", region_file.stem))
+        context, metadata = context_builder(region, progress=progress)
+        context = check_attributes(artefact, context, model_dir, region_file)
+        from appshot_model.context.build import check_model_attributes
+        context = check_model_attributes(context, list(artefact.attributes), model=f"model {model_dir}",
+                                         allow_missing_layers=allow_missing_layers)
+        snapshots = generate(artefact, context, n_samples=samples, seed=seed, progress=progress)
+        snapshots.attrs.update(label="synthetic", peak_hour=hour, region=name)
+        sources = _sources(metadata)
+        part = ReleasePart(city=_folder_name(name), hour=hour, snapshots=snapshots, context=context,
+                           model_dir=model_dir, context_sources=sources, training_label=training_label(artefact),
+                           context_description=f"real context of {name}")
+        return write_release_dir([part], out_dir, progress=progress)
 
 
 def _folder_name(name: str) -> str:

@@ -2,7 +2,8 @@
 
 The card says what the data is (SYNTHETIC model output, not measurements), how it was generated
 (model hash, seeds, sample counts), which context it was generated from and under which
-licences, the fidelity table when one is given, and how to cite AppShot.
+licences, the fidelity table when one is given, the privacy gate's figures per city x hour when
+the parts were audited, and how to cite AppShot.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ CITATION_BIBTEX = """@article{xu2022appshot,
 SYNTHETIC_NOTICE = ("SYNTHETIC DATA. Every traffic value in this release was produced by a generative "
                     "model (the AppShot conditional GAN) from public context; none is a measurement "
                     "of any operator's network.")
+PRIVACY_COLUMNS = ("members", "held_out", "dcr_ratio", "attack_auc", "attack_p_value", "status")
 OSM_LICENCE = {"name": "OpenStreetMap", "licence": "ODbL-1.0",
                "attribution": "(c) OpenStreetMap contributors"}
 
@@ -49,6 +51,7 @@ def _part_record(part: ReleasePart, recorded_model_files: Mapping[str, str]) -> 
         "grid": {"crs": grid.rio.crs.to_string() if grid.rio.crs else "", "height": int(grid.sizes["y"]),
                  "width": int(grid.sizes["x"])},
         "context_sources": list(part.context_sources),
+        "privacy": dict(part.privacy),
     }
 
 
@@ -128,6 +131,15 @@ def card_markdown(card: Mapping) -> str:
     else:
         out += ["No fidelity table was provided with this release (in the pipeline: the `evaluation_report` "
                 "asset had not been materialised when it was built).", ""]
+    audited = [p for p in card["parts"] if p.get("privacy")]
+    if audited:
+        out += ["## Privacy", "",
+                "Privacy gate (docs/privacy.md): DCR ratio = median distance of generated snapshots to the closest "
+                "training day / the same for held-out real days (1: no closer than fresh data); attack AUC = "
+                "ROC-AUC of a membership-inference attack telling training days from held-out days (0.5: "
+                "cannot tell).", "",
+                *_markdown_table([{"city": p["city"], "peak hour": p["peak_hour"],
+                                   **{k: p["privacy"].get(k) for k in PRIVACY_COLUMNS}} for p in audited]), ""]
     out += ["## Citation", "", "If you use this dataset, cite AppShot:", "", card["citation"]["text"], "",
             "```bibtex", card["citation"]["bibtex"], "```", ""]
     return "\n".join(out)

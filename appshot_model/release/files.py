@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 import xarray as xr
+from rasterio.errors import RasterioError
 from rasterio.io import MemoryFile
 from rio_cogeo.cogeo import cog_translate, cog_validate
 from rio_cogeo.profiles import cog_profiles
@@ -64,9 +65,13 @@ def check_cog(path: str | os.PathLike) -> None:
 
 
 def read_cog_bands(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
-    """Band descriptions and values ``[band, y, x]`` of a release COG."""
-    with rasterio.open(path) as src:
-        return [d or "" for d in src.descriptions], src.read()
+    """Band descriptions and values ``[band, y, x]`` of a release COG (an unreadable, truncated or damaged
+    file is an AppshotInputError naming it)."""
+    try:
+        with rasterio.open(path) as src:
+            return [d or "" for d in src.descriptions], src.read()
+    except (RasterioError, OSError) as exc:
+        raise AppshotInputError(f"cannot read GeoTIFF {path} (truncated or damaged?): {exc}") from exc
 
 
 def _netcdf_attr(value: object) -> object:

@@ -70,7 +70,8 @@ class ReleasePart:
 
     ``snapshots`` is ``[sample, service, y, x]`` with attrs ``seed``, ``model_hash``, ``units``,
     ``label="synthetic"``. ``context`` (the context cube the model was applied to) and
-    ``model_dir`` (the model artefact folder) make the release re-generable by ``verify``.
+    ``model_dir`` (the model artefact folder) make the release re-generable by ``verify``;
+    ``privacy`` holds the privacy gate's figures when the part was audited.
     """
 
     city: str
@@ -81,6 +82,8 @@ class ReleasePart:
     context_sources: list[dict] = field(default_factory=list)
     training_label: str = ""
     context_description: str = ""
+    #: Privacy-gate figures of this city x hour (DCR ratio, attack AUC, ...), shown in the card.
+    privacy: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_part_name(self.city, "city")

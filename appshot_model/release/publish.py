@@ -1,8 +1,10 @@
 """Assemble a release in a staging folder and publish it atomically.
 
-A release is built completely inside ``<releases>/.staging-<random>`` and then renamed to
-``<releases>/<release_id>`` in one ``os.rename``; any failure removes the staging folder, so
-no partial release is ever visible and earlier releases are never touched. The release id is
+A release is built completely inside ``<releases>/.staging-release-<random>-<pid>-<host>`` and then
+renamed to ``<releases>/<release_id>`` in one ``os.rename``; any failure removes the staging folder
+(a full disk is reported as :class:`~appshot_model.core.errors.AppshotStorageError`), so no partial
+release is ever visible and earlier releases are never touched. Staging folders of publishers that
+were killed outright are removed by the next publication into the same folder. The release id is
 ``<YYYYMMDD>-<first 12 hex of the SHA-256 over the data files>`` (COGs, NetCDF, GeoParquet,
 context cubes, model files), so it depends on content and date, never on the clock time. The
 creation time is recorded only in ``manifest.json`` (field ``created``).
@@ -13,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from tqdm import tqdm
 
 from appshot_model.core.cube import write_cube
 from appshot_model.core.errors import AppshotInputError
+from appshot_model.core.io import remove_stale_temporaries, scratch_path, storage_error
 from appshot_model.release import layout
 from appshot_model.release.card import card_dict, write_card
 from appshot_model.release.files import check_cog, write_cog, write_grid_summary, write_netcdf
@@ -32,6 +34,7 @@ from appshot_model.release.stac import validate_catalog, write_catalog
 #: Called with the name of each step as it starts (tests raise from it to inject failures).
 StepHook = Callable[[str], None]
 ID_HASH_CHARS = 12
+STAGING_NAME = "release"
 
 
 @dataclass(frozen=True)
@@ -162,7 +165,8 @@ def _build(parts: Sequence[layout.ReleasePart], parent: Path, target_of: Callabl
            release_date: dt.date | None, created: str | None, fidelity: object, title: str,
            hook: StepHook | None, progress: bool) -> PublishResult:
     parent.mkdir(parents=True, exist_ok=True)
-    staging = parent / f"{layout.STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
+    remove_stale_temporaries(parent / STAGING_NAME, (layout.STAGING_PREFIX,))  # left by killed publishers
+    staging = scratch_path(layout.STAGING_PREFIX, parent / STAGING_NAME)
     staging.mkdir()
     hook = hook or _no_hook
     try:
@@ -176,6 +180,11 @@ def _build(parts: Sequence[layout.ReleasePart], parent: Path, target_of: Callabl
         if status == "already published":
             manifest = read_manifest(target)
         return PublishResult(manifest["release_id"], target, status, manifest)
+    except Exception as exc:
+        storage = storage_error(exc, staging, parent)
+        if storage is not None:
+            raise storage from exc
+        raise
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

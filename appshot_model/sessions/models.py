@@ -32,8 +32,8 @@ import numpy as np
 from scipy import stats
 
 from appshot_model.core.errors import AppshotInputError
-from appshot_model.sessions.coefficients import (DURATION_FILE, MIXTURE_FILE, SHARES_FILE,
-                                                 MixtureRow, SessionCoefficients)
+from appshot_model.sessions.coefficients import (DURATION_FILE, MIXTURE_FILE, SHARES_FILE, MixtureRow,
+                                                 SessionCoefficients)
 from appshot_model.traffic.demo.parameters import SERVICE_APPS
 
 #: Longest session (s): the authors' suggested cap on inverted durations (seed 004 release notes).

@@ -11,6 +11,7 @@ from dagster import (AssetSelection, AssetSpec, DagsterInstance, DefaultSchedule
                      SkipReason, asset, build_sensor_context, define_asset_job, materialize)
 
 from appshot_model.core.cube import write_cube
+from appshot_model.evaluation.privacy import PrivacyAudit
 from appshot_model.release import list_releases, verify_release
 from assets.partitions import city_hour_partitions, city_partitions, hour_partitions, region_partitions
 from assets.release import build_release_assets
@@ -29,12 +30,19 @@ def fakes():
     return module
 
 
-def _run_folder(fakes, tmp_path: Path) -> Path:
+def _run_folder(fakes, tmp_path: Path, blocked: str = "") -> Path:
+    """Generated parts, context, model and the privacy audit of a run (``blocked`` city fails the gate)."""
     assets_dir = tmp_path / "data" / "assets"
+    audit = []
     for city, hour, seed in [("aurora", "morning", 1), ("borealis", "morning", 2)]:
         part = fakes.make_part(tmp_path, city, hour, seed=seed, samples=2)
         write_cube(part.snapshots, assets_dir / "generated_snapshots" / city / f"{hour}.nc")
         write_cube(part.context, assets_dir / "context_cube" / f"{city}.nc")
+        status = "blocked" if city == blocked else "pass"
+        audit.append({**PrivacyAudit(city, hour, 12, 4, 2, status, 0.02, 0.025, 0.8, 0.55, 0.4,
+                                     ["attack AUC 0.99 > 0.8"] if status == "blocked" else []).to_dict(),
+                      "model_hash": part.snapshots.attrs["model_hash"], "seed": seed})
+    (assets_dir / "privacy_audit.json").write_text(json.dumps(audit))
     fakes.make_model_dir(assets_dir / "trained_model" / "morning")
     return assets_dir
 
@@ -51,7 +59,7 @@ def test_release_assets_materialise(fakes, tmp_path, monkeypatch):
     upstream = [AssetSpec("generated_snapshots", partitions_def=city_hour).with_io_manager_key("cube_io_manager"),
                 AssetSpec("context_cube", partitions_def=city_partitions(["aurora", "borealis"]))
                 .with_io_manager_key("cube_io_manager"),
-                AssetSpec("trained_model", partitions_def=hour_partitions(["morning"])),
+                AssetSpec("trained_model", partitions_def=hour_partitions(["morning"])), AssetSpec("privacy_audit"),
                 AssetSpec("evaluation_report")]
     release_assets = build_release_assets(city_hour)
     settings = AppshotSettings(data_dir=str(tmp_path / "data"))
@@ -77,6 +85,29 @@ def test_release_assets_materialise(fakes, tmp_path, monkeypatch):
     assert "evaluation_report" in (releases[0] / "card.md").read_text()
     again = materialize([*upstream, *release_assets], resources=resources, selection=["release"])
     assert again.asset_materializations_for_node("release")[0].metadata["status"].value == "already published"
+    card = json.loads((releases[0] / "card.json").read_text())
+    assert [p["privacy"]["dcr_ratio"] for p in card["parts"]] == [0.8, 0.8]
+    assert "## Privacy" in (releases[0] / "card.md").read_text()
+
+
+def test_city_hour_release_refuses_a_part_the_privacy_gate_blocks(fakes, tmp_path, monkeypatch):
+    import appshot_model.release.build as build
+
+    monkeypatch.setattr(build, "load_model", fakes.FakeArtefact)
+    assets_dir = _run_folder(fakes, tmp_path, blocked="aurora")
+    city_hour = city_hour_partitions(city_partitions(["aurora", "borealis"]), hour_partitions(["morning"]))
+    upstream = [AssetSpec("generated_snapshots", partitions_def=city_hour).with_io_manager_key("cube_io_manager"),
+                AssetSpec("context_cube", partitions_def=city_partitions(["aurora", "borealis"]))
+                .with_io_manager_key("cube_io_manager"),
+                AssetSpec("trained_model", partitions_def=hour_partitions(["morning"])), AssetSpec("privacy_audit")]
+    resources = {"settings": AppshotSettings(data_dir=str(tmp_path / "data")), **io_managers(str(assets_dir))}
+    result = materialize([*upstream, build_release_assets(city_hour)[0]], resources=resources, raise_on_error=False,
+                         partition_key=MultiPartitionKey({"city": "aurora", "hour": "morning"}),
+                         selection=["city_hour_release"])
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.error
+    assert "privacy gate blocks aurora x morning" in failure.cause.message
+    assert list_releases(tmp_path / "data" / "releases" / "parts" / "aurora" / "morning") == []
 
 
 def test_weekly_schedule_is_stopped_and_loads():
