@@ -41,8 +41,14 @@ class AppshotSettings(ConfigurableResource):
                     "selection, normalisation and training, as the held-out real days the privacy gate compares "
                     "with (0: train on every day; the gate then reports the city x hour as unmeasured).")
 
+    checkpoint_every: int = Field(default=100, ge=1, description="Training steps between checkpoints.")
+
     def figures_dir(self) -> Path:
         return Path(self.data_dir) / "figures"
+
+    def checkpoints_dir(self) -> Path:
+        """Training checkpoints (resumed by a retried or re-run training of the same inputs)."""
+        return Path(self.data_dir) / "checkpoints"
 
 
 class PrivacySettings(ConfigurableResource):

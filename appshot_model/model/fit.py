@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from appshot_model.core.cube import check_context, check_traffic
 from appshot_model.core.errors import AppshotInputError
 from appshot_model.model.artefact import ModelArtefact, training_inputs_hash
+from appshot_model.model.checkpoint import TrainingCheckpoint
 from appshot_model.model.config import ModelConfig, TrainConfig
 from appshot_model.model.normalise import Normalisation
 from appshot_model.model.train import train_gan
@@ -107,8 +109,11 @@ def check_training_inputs(contexts: Mapping[str, xr.DataArray], traffic: Mapping
 
 def train_peak_hour_model(contexts: dict[str, xr.DataArray], traffic: dict[str, xr.DataArray], attributes: list[str],
                           normalisation: dict, model_cfg: ModelConfig, train_cfg: TrainConfig, hour: str,
-                          progress: bool = False, log: Callable[[str], None] | None = None) -> ModelArtefact:
-    """Train the AppShot model of one peak hour on the given cities' weekday snapshots."""
+                          progress: bool = False, log: Callable[[str], None] | None = None,
+                          checkpoint_dir: str | os.PathLike | None = None, checkpoint_every: int = 100) -> ModelArtefact:
+    """Train the AppShot model of one peak hour on the given cities' weekday snapshots. With
+    ``checkpoint_dir`` the run is checkpointed every ``checkpoint_every`` steps and a killed run resumes
+    from its last checkpoint (only one of the same inputs and settings)."""
     norm = Normalisation.from_dict(normalisation)
     attributes, cities, unit = check_training_inputs(contexts, traffic, attributes, norm, "the model")
     raw = [_city_arrays(c, contexts[c], traffic[c], attributes, norm.services) for c in cities]
@@ -116,15 +121,17 @@ def train_peak_hour_model(contexts: dict[str, xr.DataArray], traffic: dict[str, 
     if log is not None:
         log(f"training {hour} model on {len(cities)} cities ({sum(t.shape[0] for t in traffic_raw)} snapshots), "
             f"{len(attributes)} attributes, {len(norm.services)} services")
+    inputs_hash = training_inputs_hash(ctx_raw, traffic_raw, attributes, list(norm.services), model_cfg, train_cfg)
+    checkpoint = (TrainingCheckpoint(Path(checkpoint_dir) / f"{hour}.pt", inputs_hash, checkpoint_every)
+                  if checkpoint_dir is not None else None)
     generator, discriminators, history = train_gan(
         [norm.normalise_context(c) for c in ctx_raw], [norm.normalise_traffic(t) for t in traffic_raw],
-        norm.service_weights(), model_cfg, train_cfg, progress=progress, log=log)
+        norm.service_weights(), model_cfg, train_cfg, progress=progress, log=log, checkpoint=checkpoint)
     labels = sorted({str(traffic[c].attrs.get("label", "")) for c in cities} - {""})
     return ModelArtefact(
         generator=generator, model_cfg=model_cfg, train_cfg=train_cfg, attributes=attributes,
         services=list(norm.services), normalisation=norm, peak_hour=hour, units=unit,
-        training_inputs_hash=training_inputs_hash(ctx_raw, traffic_raw, attributes, list(norm.services),
-                                                  model_cfg, train_cfg),
+        training_inputs_hash=inputs_hash,
         history=history, training_cities=cities, discriminators=discriminators,
         training_dates={c: sorted({str(d)[:10] for d in traffic[c]["time"].values}) for c in cities},
         training_label=f"{'/'.join(labels) or 'unlabelled'} weekday {hour}-peak traffic of {', '.join(cities)}")

@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 
 from appshot_model.core.errors import AppshotInputError
 from appshot_model.core.seeds import derive_seed
+from appshot_model.model.checkpoint import TrainingCheckpoint
 from appshot_model.model.config import ModelConfig, TrainConfig
 from appshot_model.model.networks import Discriminator, Generator, build_networks, crop_context
 from appshot_model.model.noise import draw_noise
@@ -234,14 +235,41 @@ def recalibrate_batch_norm(gen: Generator, sampler: PatchSampler, train_cfg: Tra
         m.momentum = momentum
 
 
+def _training_state(step: int, gen: Generator, discs: dict[str, Discriminator], step_fn: GanStep,
+                    sampler: PatchSampler, noise: torch.Generator, history: dict[str, list[float]]) -> dict:
+    """What a checkpoint holds after ``step`` steps."""
+    return {"step": step, "generator": gen.state_dict(), "discriminators": {n: d.state_dict() for n, d in discs.items()},
+            "opt_g": step_fn.opt_g.state_dict(), "opt_d": step_fn.opt_d.state_dict() if step_fn.opt_d else None,
+            "sampler_rng": sampler.rng.bit_generator.state, "noise_rng": noise.get_state(),
+            "torch_rng": torch.get_rng_state(), "history": history}
+
+
+def _restore(state: dict, gen: Generator, discs: dict[str, Discriminator], step_fn: GanStep, sampler: PatchSampler,
+             noise: torch.Generator, history: dict[str, list[float]]) -> int:
+    """Load a checkpoint's state into the training objects; returns the step it was taken at."""
+    gen.load_state_dict(state["generator"])
+    for name, disc in discs.items():
+        disc.load_state_dict(state["discriminators"][name])
+    step_fn.opt_g.load_state_dict(state["opt_g"])
+    if step_fn.opt_d is not None:
+        step_fn.opt_d.load_state_dict(state["opt_d"])
+    sampler.rng.bit_generator.state = state["sampler_rng"]
+    noise.set_state(state["noise_rng"])
+    torch.set_rng_state(state["torch_rng"])
+    history.update({k: list(v) for k, v in state["history"].items()})
+    return int(state["step"])
+
+
 def train_gan(contexts: list[np.ndarray], traffic: list[np.ndarray], service_weights: np.ndarray,
               model_cfg: ModelConfig, train_cfg: TrainConfig, progress: bool = False,
-              log: Callable[[str], None] | None = None) -> tuple[Generator, dict[str, Discriminator],
-                                                                 dict[str, list[float]]]:
+              log: Callable[[str], None] | None = None, checkpoint: TrainingCheckpoint | None = None
+              ) -> tuple[Generator, dict[str, Discriminator], dict[str, list[float]]]:
     """Train on normalised ``contexts [K, H, W]`` and ``traffic [T, S, H, W]`` per city.
 
     Returns the generator (CPU, eval mode), the trained discriminators and the per-step loss
-    history (keys :data:`HISTORY_KEYS`; a switched-off discriminator leaves its lists empty).
+    history (keys :data:`HISTORY_KEYS`; a switched-off discriminator leaves its lists empty). With a
+    ``checkpoint`` the run is saved every few steps and, when a checkpoint of the same inputs exists,
+    continues from it (the result equals an uninterrupted run on the same device and thread count).
     """
     device = train_cfg.resolved_device()
     if device.type == "cpu":
@@ -260,7 +288,11 @@ def train_gan(contexts: list[np.ndarray], traffic: list[np.ndarray], service_wei
         discs = {name: d.to(device) for name, d in (("d1", d1), ("d2", d2)) if d is not None}
         gen.to(device).train()
         step_fn = GanStep(gen, discs, service_weights, levels, model_cfg, train_cfg, device)
-        bar = tqdm(range(train_cfg.steps), desc="training AppShot", disable=not progress, leave=False)
+        state = checkpoint.load() if checkpoint is not None else None
+        start = _restore(state, gen, discs, step_fn, sampler, noise, history) if state else 0
+        if start and log is not None:
+            log(f"resuming from the checkpoint at step {start}/{train_cfg.steps} ({checkpoint.path})")
+        bar = tqdm(range(start, train_cfg.steps), desc="training AppShot", disable=not progress, leave=False)
         for step in bar:
             for key, value in step_fn(sampler.sample(train_cfg.batch_size), noise).items():
                 history[key].append(value)
@@ -269,5 +301,7 @@ def train_gan(contexts: list[np.ndarray], traffic: list[np.ndarray], service_wei
                 bar.set_postfix_str(summary)
                 if log is not None:
                     log(f"step {step + 1}/{train_cfg.steps} (mean of the last {train_cfg.log_every}): {summary}")
+            if checkpoint is not None and checkpoint.due(step + 1, train_cfg.steps):
+                checkpoint.save(_training_state(step + 1, gen, discs, step_fn, sampler, noise, history))
         recalibrate_batch_norm(gen, sampler, train_cfg, model_cfg, noise)
     return gen.cpu().eval(), {name: d.cpu().eval() for name, d in discs.items()}, history
