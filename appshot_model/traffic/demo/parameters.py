@@ -191,7 +191,7 @@ UPDATE_DAY_PROBABILITY, UPDATE_DAY_FACTOR = 0.05, (1.4, 2.2)
 #: morning to evening, with correlation length DAY_FIELD_LENGTH x sqrt(cells) (a city-scale
 #: pattern) and amplitude a = min(0.95, DAY_FIELD_CITY + DAY_FIELD_SPARSE x sparse share):
 #: quiet places swing most; it moves traffic and leaves the city total unchanged.
-DAY_FIELD_CITY, DAY_FIELD_SPARSE, DAY_FIELD_LENGTH = 0.5, 0.7, 0.12
+DAY_FIELD_CITY, DAY_FIELD_SPARSE, DAY_FIELD_LENGTH = 0.65, 0.7, 0.12
 #: Sparse share of a cell (how far it is from the busy part of its city, in (0, 1]):
 #: 1 / (1 + (load / (SPARSE_LOAD_FRACTION x city's 90th-percentile load)) ** SPARSE_POWER), with
 #: station-sized (3 x 3) weekday day-time loads.
@@ -200,11 +200,11 @@ SPARSE_LOAD_FRACTION, SPARSE_POWER = 0.3, 3.0
 #: with n session arrivals in the hour (capped at 1): it shrinks with volume. Spatially correlated
 #: over NOISE_LENGTH cells where stations are dense and NOISE_LONG_LENGTH cells where they are
 #: sparse (mixed by the sparse share); it moves traffic, the city total of a service is kept.
-NOISE_SESSIONS_PIVOT, NOISE_SESSIONS_POWER = 10.0, 1.0
+NOISE_SESSIONS_PIVOT, NOISE_SESSIONS_POWER = 6.0, 1.0
 NOISE_LENGTH, NOISE_LONG_LENGTH = 3.0, 8.0
 #: Share of the cell noise common to all services of a cell (the rest is per service).
 NOISE_COMMON_SHARE = 0.5
-EVENTS_PER_DAY = 1.5
+EVENTS_PER_DAY = 0.5
 #: Off-peak noise: mean of this many Pareto(SEED004_PARETO_SHAPE) draws, each capped at this
 #: multiple of the scale (hourly sums of heavy-tailed per-minute arrivals; caps keep it finite).
 NIGHT_DRAWS, NIGHT_CAP = 3, 10.0

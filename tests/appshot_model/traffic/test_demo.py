@@ -165,14 +165,19 @@ def test_catalogue_sizes_crs_and_names():
 def test_small_demo_city_and_validation():
     city = small_demo_city("alpha", 20, 22)
     assert city.grid.shape == (20, 22) and city.seed_offset == 0
-    other = small_demo_city("beta", 24, 20, seed_offset=1, volume_scale=2.0)
-    assert other.seed_offset == 1 and other.volume_scale == 2.0
+    other = small_demo_city("beta", 24, 20, seed_offset=1, mountains="south", mountain_fraction=0.3)
+    assert other.seed_offset == 1 and other.mountains == "south"
     with pytest.raises(AppshotInputError, match="lowercase"):
         small_demo_city("Alpha", 10, 10)
     with pytest.raises(AppshotInputError, match="coast"):
         small_demo_city("gamma", 10, 10, coast="up")
-    with pytest.raises(AppshotInputError, match="volume_scale"):
-        small_demo_city("gamma", 10, 10, volume_scale=0)
+    with pytest.raises(AppshotInputError, match="mountains"):
+        small_demo_city("gamma", 10, 10, mountains="up")
+    with pytest.raises(AppshotInputError, match="mountain_fraction"):
+        small_demo_city("gamma", 10, 10, mountain_fraction=0.9)
+    with pytest.raises(AppshotInputError, match="urban_reach"):
+        small_demo_city("gamma", 10, 10, urban_reach=0)
+    assert not any(hasattr(city, "volume_scale") for city in DEMO_CITIES)  # volume comes from the context
 
 
 # ------------------------------------------------------------------------------------------
