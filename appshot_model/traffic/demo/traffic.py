@@ -193,9 +193,9 @@ def _simulate_day(rng: np.random.Generator, rates: np.ndarray, shape: tuple[int,
     day = (hours >= DAY_START_HOUR) & (hours < DAY_END_HOUR)
     sessions_per_hour = 60.0 * rates[day].sum(axis=1, keepdims=True)  # [day hours, 1, cells]
     cv = (NOISE_SESSIONS_PIVOT / np.maximum(sessions_per_hour, 1e-3)) ** NOISE_SESSIONS_POWER
-    noise = 1.0 + np.minimum(cv, 1.0) * _correlated_noise(rng, (int(day.sum()), len(SERVICES)), shape, sparse)
+    noise = 1.0 + np.minimum(cv, 0.95) * np.tanh(_correlated_noise(rng, (int(day.sum()), len(SERVICES)), shape, sparse))
     before = block[day].sum(axis=-1, keepdims=True)
-    block[day] *= np.maximum(noise, 0.05)
+    block[day] *= noise
     block[day] *= before / np.maximum(block[day].sum(axis=-1, keepdims=True), 1e-30)  # moves, adds nothing
     block[~day] *= _night_noise(rng, (int((~day).sum()), len(SERVICES), shape[0] * shape[1]))
     return block
@@ -216,17 +216,35 @@ def _presence_field(rng: np.random.Generator, shape: tuple[int, int], sparse: np
 def _unit_smoothing(rng: np.random.Generator, lead: tuple[int, int], shape: tuple[int, int],
                     length: float) -> np.ndarray:
     """[*lead, H, W] standard normal noise smoothed over ``length`` cells (unit variance), a
-    NOISE_COMMON_SHARE of its variance shared by all services (second lead axis) of a cell."""
+    NOISE_COMMON_SHARE of its variance shared by all services (second lead axis) of a cell. Drawn
+    on a grid coarser by ``length // 1.5`` and interpolated bilinearly (same correlation length,
+    a fraction of the cost)."""
     hours, services = lead
-    common = rng.standard_normal((hours, 1, *shape), dtype=np.float32)
-    own = rng.standard_normal((hours, services, *shape), dtype=np.float32)
+    step = max(1, int(length // 1.5))
+    coarse = (math.ceil(shape[0] / step) + 2, math.ceil(shape[1] / step) + 2)
+    common = rng.standard_normal((hours, 1, *coarse), dtype=np.float32)
+    own = rng.standard_normal((hours, services, *coarse), dtype=np.float32)
     white = math.sqrt(NOISE_COMMON_SHARE) * common + math.sqrt(1.0 - NOISE_COMMON_SHARE) * own
-    smooth = gaussian_filter(white, (0, 0, length, length), mode="reflect")
-    size = 2 * int(math.ceil(4 * length)) + 1
+    sigma = length / step
+    smooth = gaussian_filter(white, (0, 0, sigma, sigma), mode="reflect")
+    size = 2 * math.ceil(4 * sigma) + 1
     delta = np.zeros((size, size))
     delta[size // 2, size // 2] = 1.0
-    std = float(np.sqrt((gaussian_filter(delta, length, mode="constant") ** 2).sum()))
-    return smooth / np.float32(std)
+    smooth /= np.float32(np.sqrt((gaussian_filter(delta, sigma, mode="constant") ** 2).sum()))
+    return _upsample(_upsample(smooth, step, shape[0], axis=2), step, shape[1], axis=3)
+
+
+def _upsample(values: np.ndarray, step: int, size: int, axis: int) -> np.ndarray:
+    """Linear interpolation of ``values`` along ``axis`` onto ``size`` points ``step`` times denser."""
+    if step == 1:
+        return np.take(values, np.arange(size), axis=axis)
+    position = np.arange(size) / step
+    lower = np.floor(position).astype(int)
+    weight = (position - lower).astype(np.float32)
+    shape = [1] * values.ndim
+    shape[axis] = size
+    weight = weight.reshape(shape)
+    return (1 - weight) * np.take(values, lower, axis=axis) + weight * np.take(values, lower + 1, axis=axis)
 
 
 def _correlated_noise(rng: np.random.Generator, lead: tuple[int, int], shape: tuple[int, int],

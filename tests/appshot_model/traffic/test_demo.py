@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from pyproj import CRS
-from scipy.ndimage import gaussian_filter, maximum_filter
+from scipy.ndimage import distance_transform_edt, gaussian_filter, maximum_filter
 from scipy.stats import spearmanr
 from skimage.metrics import structural_similarity
 
@@ -28,12 +28,16 @@ from appshot_model.traffic.demo import (DEMO_CITIES, SEED004_NONPEAK_SCALE, SEED
                                 simulate_traffic, small_demo_city)
 from appshot_model.core.errors import AppshotInputError
 from appshot_model.core.names import ATTRIBUTES, LANDUSE_ATTRIBUTES, PEAK_HOURS, POI_ATTRIBUTES, ROAD_ATTRIBUTES, SERVICES
+from appshot_model.evaluation.reference import data_reference
+from appshot_model.traffic.demo.traffic import demand_components, expected_rates
 from appshot_model.traffic.peaks import peak_snapshots, weekday_mask
 
 SEED = 0
 CITIES = {city.name: city for city in DEMO_CITIES}
 #: Mid-size cities the property tests run on (a coastal and two inland ones).
 TESTED = ("munich", "porto", "liege")
+#: The small city of the Data-row test: small_demo_city arguments and keyword parameters.
+DATA_ROW_CITY = (("calib", 44, 48, 5), {"n_centres": 3})
 
 
 # ------------------------------------------------------------------------------------------
@@ -84,6 +88,30 @@ def shares(traffic, hours: np.ndarray | None = None) -> np.ndarray:
     return per_service / per_service.sum()
 
 
+def empty_land(context) -> np.ndarray:
+    """Cells the way issue 10 defines empty land on a real region: land-use fractions summing to
+    more than 0.3, more than 2 km (8 cells) from any cell with >= 1 inhabitant, no PoI, no road."""
+    values = {a: context.sel(attribute=a).values.astype(np.float64) for a in ATTRIBUTES}
+    covered = sum(values[a] for a in LANDUSE_ATTRIBUTES) > 0.3
+    inhabited = values["population"] >= 1
+    far = distance_transform_edt(~inhabited) > 8 if inhabited.any() else np.ones_like(covered)
+    nothing = sum(values[a] for a in POI_ATTRIBUTES) == 0
+    return covered & far & nothing
+
+
+def empty_land_ratio(context, traffic) -> float:
+    """Mean weekday morning traffic of empty land (:func:`empty_land`) over that of inhabited cells."""
+    total = peak_snapshots(traffic, "morning").values.sum(axis=1, dtype=np.float64).mean(axis=0)
+    inhabited = context.sel(attribute="population").values >= 1
+    return float(total[empty_land(context)].mean() / total[inhabited].mean())
+
+
+def city_total_spread(traffic, hour: str) -> float:
+    """std / mean of the city's total traffic over the weekday snapshots of a peak hour."""
+    totals = peak_snapshots(traffic, hour).values.sum(axis=(1, 2, 3), dtype=np.float64)
+    return float(totals.std() / totals.mean())
+
+
 def measure(city: DemoCity, context, traffic) -> dict[str, float]:
     """The DESIGN section 9 properties of one simulated city."""
     total = traffic.values.sum(axis=(1, 2, 3), dtype=np.float64)
@@ -116,6 +144,9 @@ def measure(city: DemoCity, context, traffic) -> dict[str, float]:
         "max_share_error_vs_seed004": float(np.max(np.abs(overall - target) / target)),
         "hotspots_per_morning": float(np.mean([len(s) for s in spots])),
         "hotspot_jaccard_consecutive_days": float(np.mean([jaccard(a, b) for a, b in zip(spots[:-1], spots[1:])])),
+        "empty_land_cells": int(empty_land(context).sum()),
+        "empty_land_traffic_ratio": empty_land_ratio(context, traffic),
+        **{f"city_total_spread_{hour}": city_total_spread(traffic, hour) for hour in PEAK_HOURS},
     }
 
 
@@ -302,6 +333,59 @@ def test_hotspots_move(measured):
 def test_weekday_weekend_ratio(measured):
     for name in TESTED:
         assert 1.1 <= measured[name]["weekday_weekend_ratio"] <= 1.3, name
+
+
+def test_expected_traffic_depends_on_the_3x3_context_neighbourhood_only():
+    city = small_demo_city("local", 24, 26, seed_offset=2)
+    context = simulate_context(city, 3)
+    layers = {a: context.sel(attribute=a).values.astype(np.float64) for a in ATTRIBUTES}
+    changed = {name: layer.copy() for name, layer in layers.items()}
+    changed["poi_shop"][12, 13] += 20.0
+    changed["population"][12, 13] += 500.0
+    tilt = np.ones(len(SERVICES))
+    before = expected_rates(demand_components(layers), tilt)
+    after = expected_rates(demand_components(changed), tilt)
+    peak_hours = list(PEAK_HOURS.values())
+    diff = np.abs(after[0, peak_hours] - before[0, peak_hours]).reshape(len(peak_hours), len(SERVICES), 24, 26)
+    moved = diff.max(axis=(0, 1)) > 0
+    assert moved[11:14, 12:15].all()  # the cell and its 8 neighbours change ...
+    moved[11:14, 12:15] = False
+    assert not moved.any()  # ... nothing else does
+
+
+def test_empty_land_carries_next_to_nothing(world, measured):
+    for name in TESTED:
+        m = measured[name]
+        assert m["empty_land_cells"] >= 40, (name, m["empty_land_cells"])
+        assert 1e-4 < m["empty_land_traffic_ratio"] < 0.02, (name, m["empty_land_traffic_ratio"])
+        context = world[name][0]
+        landuse = sum(context.sel(attribute=a).values for a in LANDUSE_ATTRIBUTES)
+        share = {a: float(context.sel(attribute=a).values[empty_land(context)].sum() / landuse[empty_land(context)].sum())
+                 for a in LANDUSE_ATTRIBUTES}
+        # as on real OSM/Urban Atlas context: rock and scree are barren land, lakes and sea are water
+        assert share["landuse_barren_lands"] + share["landuse_sea"] > 0.8, (name, share)
+
+
+def test_weekday_city_totals_vary_a_few_percent(measured):
+    for name in TESTED:
+        for hour in PEAK_HOURS:
+            assert 0.02 <= measured[name][f"city_total_spread_{hour}"] <= 0.10, (name, hour)
+
+
+#: AppShot Table II, Data row (all peaks): WErr, NEMD, SSIM, PSNR (dB), HEMD.
+PAPER_DATA_ROW = {"werr": 0.151, "nemd": 0.23, "ssim": 0.96, "psnr": 39.24, "hemd": 0.6}
+
+
+def test_data_row_of_a_small_city_is_within_25_percent_of_the_paper():
+    """The split-half Data row (first 10 weekdays vs the last 10) of a small city at the morning
+    peak lies within +-25 % of AppShot's real-data row (SSIM: >= 0.75 x, it cannot exceed 1)."""
+    city = small_demo_city(*DATA_ROW_CITY[0], **DATA_ROW_CITY[1])
+    traffic = simulate_traffic(city, simulate_context(city, SEED), SEED)
+    row = data_reference(peak_snapshots(traffic, "morning").values, split="halves", nemd_max_pairs=1)
+    for metric, target in PAPER_DATA_ROW.items():
+        assert 0.75 * target <= row[metric], (metric, row[metric], target)
+        if metric != "ssim":
+            assert row[metric] <= 1.25 * target, (metric, row[metric], target)
 
 
 # ------------------------------------------------------------------------------------------
