@@ -27,6 +27,7 @@ from appshot_model.traffic.demo.parameters import (
     NOISE_SESSIONS_POWER, SEED004_NONPEAK_SCALE, SEED004_PARETO_SHAPE, SEED004_PEAK_RATE, SEED004_SHARES,
     SERVICE_APPS, SERVICE_BEHAVIOUR, SERVICE_DAY_SIGMA, SERVICE_TREND_PER_WEEK, SESSION_BYTES, SPARSE_LOAD_FRACTION,
     SPARSE_POWER, START, UPDATE_DAY_FACTOR, UPDATE_DAY_PROBABILITY, UPDATE_SERVICES, WEEKDAY_WEEKEND_RATIO,
+    WEEKEND_EXTRA_SCALE,
     decile_curve, decile_position, diurnal_profile, mix_table, service_target_shares)
 
 #: bit/s carried by one session arrival per minute (SESSION_BYTES bytes each).
@@ -112,7 +113,7 @@ def expected_rates(comps: np.ndarray, tilt: np.ndarray) -> np.ndarray:
         for h in range(24):
             rates[d, h] = levels[:, h] * np.tensordot(weights[d, h], flat, axes=1)
     typical = [diurnal_profile(d, 0.34).sum() for d in DAYTYPES]
-    rates[1] *= np.float32(typical[0] / typical[1] / WEEKDAY_WEEKEND_RATIO)
+    rates[1] *= np.float32(typical[0] / typical[1] / WEEKDAY_WEEKEND_RATIO * WEEKEND_EXTRA_SCALE)
     return rates
 
 
