@@ -74,8 +74,6 @@ SEED004_NONPEAK_SCALE: dict[float, float] = {
 }
 #: Off-peak Pareto shape, the same for every decile (seed 004, section 5.1; ``alpha`` column).
 SEED004_PARETO_SHAPE = 1.765
-#: Peak-hour Gaussian std / mean (seed 004, section 5.1: sigma ~ mu / 10).
-SEED004_PEAK_CV = 0.1
 #: Day-time window of seed 004's slicing use case (section 6.1: every hour except 22:00-08:00).
 DAY_START_HOUR, DAY_END_HOUR = 8, 22
 

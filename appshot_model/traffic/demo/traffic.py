@@ -24,8 +24,8 @@ from appshot_model.traffic.demo.parameters import (
     BACKGROUND_RATE, CITY_DAY_SIGMA, CITY_RELATION_SIGMA, COMPONENTS, COVERAGE_KERNEL, DAY_END_HOUR, DAY_FIELD_CITY,
     DAY_FIELD_LENGTH, DAY_FIELD_SPARSE, DAY_START_HOUR, DEMAND_EXPONENT, DEMAND_PIVOT, DEMAND_WEIGHTS, EVENTS_PER_DAY,
     MIX_ANCHORS, NIGHT_CAP, NIGHT_DRAWS, NOISE_COMMON_SHARE, NOISE_LENGTH, NOISE_LONG_LENGTH, NOISE_SESSIONS_PIVOT,
-    NOISE_SESSIONS_POWER, SEED004_NONPEAK_SCALE, SEED004_PARETO_SHAPE, SEED004_PEAK_RATE, SEED004_SHARES,
-    SERVICE_APPS, SERVICE_BEHAVIOUR, SERVICE_DAY_SIGMA, SERVICE_TREND_PER_WEEK, SESSION_BYTES, SPARSE_LOAD_FRACTION,
+    NOISE_SESSIONS_POWER, SEED004_NONPEAK_SCALE, SEED004_PARETO_SHAPE, SEED004_PEAK_RATE,
+    SERVICE_BEHAVIOUR, SERVICE_DAY_SIGMA, SERVICE_TREND_PER_WEEK, SESSION_BYTES, SPARSE_LOAD_FRACTION,
     SPARSE_POWER, START, UPDATE_DAY_FACTOR, UPDATE_DAY_PROBABILITY, UPDATE_SERVICES, WEEKDAY_WEEKEND_RATIO,
     WEEKEND_EXTRA_SCALE,
     decile_curve, decile_position, diurnal_profile, mix_table, service_target_shares)
@@ -33,13 +33,6 @@ from appshot_model.traffic.demo.parameters import (
 #: bit/s carried by one session arrival per minute (SESSION_BYTES bytes each).
 BIT_S_PER_SESSION_RATE = SESSION_BYTES * 8.0 / 60.0
 DAYTYPES = ("weekday", "weekend")
-
-
-def session_shares() -> np.ndarray:
-    """[S] each service's share of the ten services' sessions (seed 004 Table 1, sessions column):
-    a service's session count in a cell-hour is the cell's session arrivals times this share."""
-    raw = np.array([sum(SEED004_SHARES[app][0] for app in SERVICE_APPS[s]) for s in SERVICES])
-    return (raw / raw.sum()).astype(np.float32)
 
 
 def _context_layers(city: DemoCity, context: xr.DataArray) -> dict[str, np.ndarray]:
