@@ -101,85 +101,171 @@ def _sea(rng: np.random.Generator, city: DemoCity) -> np.ndarray:
     return sea
 
 
+#: Urbanity below which a cell is countryside: farmland or forest (outside the 12 land-use
+#: classes), lakes, quarries, mountain rock; no inhabitants, streets or PoIs (assumption).
+SETTLED_URBANITY = 0.12
+#: Villages (small settled clusters) per 1,000 cells of flat countryside (assumption).
+VILLAGES_PER_1000_CELLS = 2.5
+
+
 def simulate_context(city: DemoCity, seed: int) -> xr.DataArray:
     """Simulated context cube [attribute, y, x] over all 27 :data:`ATTRIBUTES` of ``city``.
 
     Structure: population around ``n_centres`` centres (exponential decay of density, Clark's
-    law) with smooth random perturbations; land-use fractions per cell (12 classes, summing to
-    at most 1: residential classes by urbanity, patches of green, industry, leisure and barren
-    land, one airport or port, sea on the coast side); PoI counts as Poisson draws whose
-    intensities depend on urbanity, population and land use; road lengths (metres per cell)
-    from rasterised radial, connecting and bypass roads. Seeded by ``seed`` and the city.
+    law) and a few villages, with smooth random perturbations; beyond the built-up area the
+    countryside: farmland and forest (outside the 12 land-use classes, as OpenStreetMap and
+    Urban Atlas farmland/forest are), quarries, lakes, and on the ``mountains`` side bare rock and
+    scree, all without inhabitants, streets or PoIs. Land-use fractions per cell (12 classes,
+    summing to at most 1); PoI counts as Poisson draws whose intensities depend on urbanity,
+    population and land use; road lengths (metres per cell) from rasterised radial, connecting and
+    bypass roads that avoid mountain interiors and lakes. Seeded by ``seed`` and the city.
     """
     rng = city_rng(seed, city, "context")
-    height, width = city.grid.shape
-    shape = (height, width)
-    cell_km2 = (city.grid.cell_size_m / 1000.0) ** 2
-    rows, cols = np.meshgrid(np.arange(height) + 0.5, np.arange(width) + 0.5, indexing="ij")
-    layers: dict[str, np.ndarray] = {}
-
     sea = _sea(rng, city)
-    land = 1.0 - sea
-    centres = _centres(rng, city, land)
+    relief = _relief(rng, city)
+    centres = _centres(rng, city, (1.0 - sea) * (relief < 0.2))
+    urban, settled, core = _urbanity(rng, city, centres, sea, relief)
+    layers = _landuse(rng, city, urban, settled, core, sea, relief)
+    _population(rng, city, layers)
+    primary, secondary, motorways = _roads(rng, city, centres, urban)
+    passable = (1.0 - layers["landuse_sea"]) * (relief < 0.5)
+    layers["poi_primary_roads"] = primary * passable
+    layers["poi_secondary_roads"] = secondary * settled * passable
+    layers["poi_motorways"] = motorways * passable
+    _pois(rng, city, layers, urban, settled, core, centres)
+    values = np.stack([layers[name] for name in ATTRIBUTES]).astype(np.float32)
+    return make_context_cube(
+        values, ATTRIBUTES, city.grid, label="simulated", city=city.name, seed=int(seed),
+        source="appshot demo world (appshot_model.traffic.demo.simulate_context)",
+        landuse_units="fraction of cell area", population_units="inhabitants per cell",
+        poi_units="count per cell; poi_primary_roads, poi_secondary_roads, poi_motorways in metres per cell")
 
-    # Urbanity in [0, 1]: exponential decay from each centre, perturbed by a smooth field.
-    urban = np.zeros(shape)
+
+def _side_depth(city: DemoCity, side: str) -> tuple[np.ndarray, int, int]:
+    """Distance (cells) of every cell centre from the ``side`` edge, and the grid's extent along
+    and across that side."""
+    height, width = city.grid.shape
+    rows, cols = np.meshgrid(np.arange(height) + 0.5, np.arange(width) + 0.5, indexing="ij")
+    depth = {"north": rows, "south": height - rows, "west": cols, "east": width - cols}[side]
+    along, across = (width, height) if side in ("north", "south") else (height, width)
+    return depth, along, across
+
+
+def _relief(rng: np.random.Generator, city: DemoCity) -> np.ndarray:
+    """Mountain-ness in [0, 1]: ~1 inside the mountain band on the ``mountains`` side, 0 on the
+    plain, with a wiggly foothill line a few cells wide."""
+    height, width = city.grid.shape
+    if city.mountains is None or city.mountain_fraction <= 0:
+        return np.zeros((height, width))
+    depth, along, across = _side_depth(city, city.mountains)
+    wiggle = gaussian_filter(rng.standard_normal(along), 3.0, mode="reflect")
+    wiggle = 2.5 * (wiggle - wiggle.mean()) / max(wiggle.std(), 1e-12)
+    line = city.mountain_fraction * across + (wiggle[None, :] if city.mountains in ("north", "south")
+                                              else wiggle[:, None])
+    return sigmoid((line - depth) / 1.2)
+
+
+def _urbanity(rng: np.random.Generator, city: DemoCity, centres, sea: np.ndarray, relief: np.ndarray):
+    """Urbanity u in [0, 1] (centres and villages), the settled weight in [0, 1] (0 = countryside)
+    and the historic core of the main centre."""
+    height, width = city.grid.shape
+    rows, cols = np.meshgrid(np.arange(height) + 0.5, np.arange(width) + 0.5, indexing="ij")
+    urban = np.zeros((height, width))
     for row, col, weight, radius in centres:
-        urban = np.maximum(urban, weight * np.exp(-np.hypot(rows - row, cols - col) / radius))
-    urban *= np.exp(0.35 * random_field(rng, shape, 2.5))
-    urban = np.clip(urban / np.quantile(urban, 0.995), 0.0, 1.0) * land
+        reach = radius * city.urban_reach
+        urban = np.maximum(urban, weight * np.exp(-np.hypot(rows - row, cols - col) / reach))
+    urban *= np.exp(0.35 * random_field(rng, (height, width), 2.5))
+    urban = np.clip(urban / np.quantile(urban, 0.995), 0.0, 1.0)
+    flat = (1.0 - sea) * (1.0 - relief)
+    countryside = np.flatnonzero(((urban < 0.03) & (flat > 0.9)).ravel())
+    n_villages = rng.poisson(VILLAGES_PER_1000_CELLS * height * width / 1000.0) if countryside.size else 0
+    for cell in rng.choice(countryside, size=min(n_villages, countryside.size), replace=False):
+        r0, c0 = divmod(int(cell), width)
+        bump = rng.uniform(0.18, 0.4) * np.exp(-np.hypot(rows - r0 - 0.5, cols - c0 - 0.5) / rng.uniform(0.7, 1.2))
+        urban = np.maximum(urban, bump)
+    urban *= flat
+    noisy = np.clip(urban + 0.04 * random_field(rng, (height, width), 1.0), 0.0, 1.0)
+    settled = np.clip((noisy - SETTLED_URBANITY) / 0.04, 0.0, 1.0)
     main_row, main_col, _, main_radius = centres[0]
     core = np.exp(-np.hypot(rows - main_row, cols - main_col) / (0.5 * main_radius))
+    return noisy, settled, core
 
-    # Land use: patch classes first, residential classes share the rest by urbanity.
+
+def _lakes(rng: np.random.Generator, city: DemoCity, allowed: np.ndarray) -> np.ndarray:
+    """Fraction of each cell covered by inland lakes (wobbly discs in the countryside)."""
+    height, width = city.grid.shape
+    lakes = np.zeros((height, width))
+    candidates = np.flatnonzero(allowed.ravel())
+    if min(height, width) < 16 or not candidates.size:
+        return lakes
+    rows, cols = np.meshgrid(np.arange(height) + 0.5, np.arange(width) + 0.5, indexing="ij")
+    for _ in range(city.n_lakes):
+        r0, c0 = divmod(int(rng.choice(candidates)), width)
+        radius = rng.uniform(1.5, 3.5) * (1.0 + 0.25 * random_field(rng, (height, width), 2.0))
+        stretch = rng.uniform(0.6, 1.6)
+        distance = np.hypot((rows - r0 - 0.5) * stretch, (cols - c0 - 0.5) / stretch)
+        lakes = np.maximum(lakes, np.clip(radius - distance + 0.5, 0.0, 1.0))
+    return lakes * allowed
+
+
+def _landuse(rng: np.random.Generator, city: DemoCity, urban: np.ndarray, settled: np.ndarray, core: np.ndarray,
+             sea: np.ndarray, relief: np.ndarray) -> dict[str, np.ndarray]:
+    """The 12 land-use fractions: patch classes first (parks, industry, leisure, quarries and
+    mountain rock, one airport or port, lakes), residential classes share the rest of the
+    settled land by urbanity; countryside outside these classes is farmland or forest."""
+    shape = urban.shape
+
     def patches(sigma: float, threshold: float, gain: float = 5.0) -> np.ndarray:
         return sigmoid(gain * (random_field(rng, shape, sigma) - threshold))
 
-    green = 0.9 * patches(2.0, 1.1) * (0.4 + 0.6 * (1 - urban))
-    industrial = 0.9 * patches(2.5, 1.0) * np.clip(1.6 * urban + 0.1, 0, 1) * (1 - 0.7 * core)
-    leisure = 0.8 * patches(1.2, 1.6) * np.clip(urban + 0.3, 0, 1)
-    barren = 0.8 * patches(3.0, 1.0) * (1 - urban) ** 2
-    ports = _airport_or_port(rng, city, urban, sea)
-    patch = green + industrial + leisure + barren + ports
-    over = np.maximum(patch, 1.0)
-    green, industrial, leisure, barren, ports = (a / over for a in (green, industrial, leisure, barren, ports))
-    rest = np.clip(1.0 - (green + industrial + leisure + barren + ports), 0.0, 1.0)
-    noisy_urban = np.clip(urban + 0.06 * random_field(rng, shape, 1.0), 0.0, 1.0)
-    kernels = np.stack([np.exp(-0.5 * ((noisy_urban - centre) / 0.09) ** 2) for _, centre, _ in _RESIDENTIAL])
+    near_town = np.clip(urban / (2 * SETTLED_URBANITY), 0.0, 1.0)
+    lakes = _lakes(rng, city, (urban < 0.05) & (sea == 0) & (relief < 0.5))
+    water = np.clip(sea + lakes, 0.0, 1.0)
+    rock = relief * np.clip(0.55 + 0.45 * random_field(rng, shape, 1.5), 0.0, 1.0)
+    quarries = 0.8 * patches(2.0, 1.6) * (1.0 - settled) * (1.0 - relief)
+    classes = {
+        "landuse_green_urban": 0.9 * patches(2.0, 1.1) * (0.4 + 0.6 * (1 - urban)) * near_town,
+        "landuse_industrial_commercial": 0.9 * patches(2.5, 1.0) * np.clip(1.6 * urban + 0.1, 0, 1)
+        * (1 - 0.7 * core) * near_town,
+        "landuse_leisure_facilities": 0.8 * patches(1.2, 1.6) * np.clip(urban + 0.3, 0, 1) * near_town,
+        "landuse_barren_lands": np.maximum(rock, quarries),
+        "landuse_air_sea_ports": _airport_or_port(rng, city, urban + relief, sea),
+    }
+    over = np.maximum(sum(classes.values()), 1.0)
+    coverage = (1.0 - water) * (1.0 - 0.12 * sigmoid(random_field(rng, shape, 1.5)))
+    layers = {name: value / over * coverage for name, value in classes.items()}
+    rest = np.clip(1.0 - sum(classes.values()) / over, 0.0, 1.0)
+    kernels = np.stack([np.exp(-0.5 * ((urban - centre) / 0.09) ** 2) for _, centre, _ in _RESIDENTIAL])
     kernels /= kernels.sum(axis=0, keepdims=True) + 1e-12
-    # Unclassified remainder (streets, water bodies inland, ...): 0-12 % of each land cell.
-    coverage = land * (1.0 - 0.12 * sigmoid(random_field(rng, shape, 1.5)))
-    # Away from the centres much land is farmland or forest, outside the 12 classes.
-    built = 0.3 + 0.7 * np.clip(noisy_urban / 0.25, 0.0, 1.0)
     for k, (name, _, _) in enumerate(_RESIDENTIAL):
-        layers[name] = kernels[k] * rest * coverage * built
-    layers["landuse_green_urban"] = green * coverage
-    layers["landuse_industrial_commercial"] = industrial * coverage
-    layers["landuse_air_sea_ports"] = ports * coverage
-    layers["landuse_leisure_facilities"] = leisure * coverage
-    layers["landuse_barren_lands"] = barren * coverage
-    layers["landuse_sea"] = sea
+        layers[name] = kernels[k] * rest * coverage * settled
+    layers["landuse_sea"] = water
+    return layers
 
-    # Population: class densities times a log-normal cell factor.
+
+def _population(rng: np.random.Generator, city: DemoCity, layers: dict[str, np.ndarray]) -> None:
+    """Inhabitants per cell: residential fractions times class densities, log-normal cell factor."""
+    cell_km2 = (city.grid.cell_size_m / 1000.0) ** 2
     density = sum(layers[name] * relative for name, _, relative in _RESIDENTIAL) + 0.005 * layers[
         "landuse_industrial_commercial"]
-    population = city.peak_density * cell_km2 * density * np.exp(0.35 * rng.standard_normal(shape) - 0.06)
-    layers["population"] = population
+    noise = np.exp(0.3 * random_field(rng, density.shape, 1.5) + 0.12 * rng.standard_normal(density.shape) - 0.05)
+    layers["population"] = city.peak_density * cell_km2 * density * noise
 
-    # Roads (metres per cell).
-    primary, secondary, motorways = _roads(rng, city, centres, urban)
-    layers["poi_primary_roads"] = primary * land
-    layers["poi_secondary_roads"] = secondary * land
-    layers["poi_motorways"] = motorways * land
 
-    # PoI counts: Poisson with intensities tied to urbanity, population and land use, each with
-    # its own smooth log-normal modulation so that no category copies another.
-    pop_k = population / 1000.0
+def _pois(rng: np.random.Generator, city: DemoCity, layers: dict[str, np.ndarray], u: np.ndarray,
+          settled: np.ndarray, core: np.ndarray, centres) -> None:
+    """PoI counts: Poisson with intensities tied to urbanity, population and land use, each with its
+    own smooth log-normal modulation so that no category copies another; none in the countryside
+    (but on its main roads: signals, parking). Railway stations: one near the main centre, one near
+    each other centre half the time."""
+    shape = u.shape
+    height, width = shape
+    land = (1.0 - layers["landuse_sea"]) * np.maximum(settled, layers["landuse_air_sea_ports"] > 0)
+    pop_k = layers["population"] / 1000.0
     comm = layers["landuse_industrial_commercial"]
     port = layers["landuse_air_sea_ports"]
     prim = layers["poi_primary_roads"] / city.grid.cell_size_m
     leis = layers["landuse_leisure_facilities"]
-    u = urban
     tram_line = (prim > 0) & (u > 0.3) if city.has_tram else np.zeros(shape, dtype=bool)
     intensity = {
         "poi_tourism": 10.0 * core ** 1.5 + 0.8 * leis + 0.4 * layers["landuse_green_urban"] * u,
@@ -197,7 +283,6 @@ def simulate_context(city: DemoCity, seed: int) -> xr.DataArray:
     for name, lam in intensity.items():
         modulation = np.exp(0.4 * random_field(rng, shape, 1.5) - 0.08)
         layers[name] = rng.poisson(np.clip(lam * modulation * land, 0.0, None)).astype(float)
-    # Railway stations: a main station near the main centre, one per other centre half the time.
     stations = layers["poi_railway_stations"]
     for k, (row, col, _, radius) in enumerate(centres):
         if k == 0 or rng.random() < 0.5:
@@ -205,13 +290,6 @@ def simulate_context(city: DemoCity, seed: int) -> xr.DataArray:
             c = int(np.clip(round(col + rng.normal(0, max(1.0, radius / 4))), 0, width - 1))
             if land[r, c] > 0.5:
                 stations[r, c] += 1
-
-    values = np.stack([layers[name] for name in ATTRIBUTES]).astype(np.float32)
-    return make_context_cube(
-        values, ATTRIBUTES, city.grid, label="simulated", city=city.name, seed=int(seed),
-        source="appshot demo world (appshot_model.demo.simulate_context)",
-        landuse_units="fraction of cell area", population_units="inhabitants per cell",
-        poi_units="count per cell; poi_primary_roads, poi_secondary_roads, poi_motorways in metres per cell")
 
 
 def _airport_or_port(rng: np.random.Generator, city: DemoCity, urban: np.ndarray, sea: np.ndarray) -> np.ndarray:

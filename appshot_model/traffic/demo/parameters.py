@@ -73,8 +73,6 @@ SEED004_NONPEAK_SCALE: dict[float, float] = {
 }
 #: Off-peak Pareto shape, the same for every decile (seed 004, section 5.1; ``alpha`` column).
 SEED004_PARETO_SHAPE = 1.765
-#: Peak-hour Gaussian std / mean (seed 004, section 5.1: sigma ~ mu / 10).
-SEED004_PEAK_CV = 0.1
 #: Day-time window of seed 004's slicing use case (section 6.1: every hour except 22:00-08:00).
 DAY_START_HOUR, DAY_END_HOUR = 8, 22
 
@@ -91,6 +89,11 @@ SESSION_BYTES = 10 ** 5.5
 START = pd.Timestamp("2026-03-02 00:00")
 #: Weekday / weekend ratio of city traffic (AppShot section IV: weekdays about 20 % higher).
 WEEKDAY_WEEKEND_RATIO = 1.2
+#: Extra weekend scale: a cell with the weekday day-time mix of components gets exactly
+#: 1 / WEEKDAY_WEEKEND_RATIO of its weekday traffic at the weekend, but real cities have more
+#: homes and shops (busier at weekends) than that mix; this factor brings the demo cities'
+#: measured weekday/weekend ratio back to about 1.2 (calibration, docs/demo_world.md).
+WEEKEND_EXTRA_SCALE = 0.94
 #: Relative day-time level per hour (used where :func:`day_weight` > 0), weekday and weekend.
 #: The weekday curve has strict local maxima at the three AppShot peaks, 08, 12 and 17 (AppShot
 #: Fig. 6), a dip between them and a slow decline after 18:00; the weekend has a later, softer
@@ -110,40 +113,100 @@ DAY_SHAPE = {
 NIGHT_SHAPE = (1.10, 1.00, 0.92, 0.86, 0.82, 0.86, 0.94, 1.04, 1.10, 1.10, 1.10, 1.10,
                1.10, 1.10, 1.10, 1.10, 1.10, 1.10, 1.10, 1.10, 1.10, 1.10, 1.22, 1.16)
 
-#: Share of the home, work and leisure/transit components of demand by hour (weekday, weekend):
-#: anchor hour -> (home, work, leisure); linear in between, cyclic over the day.
+#: Demand components of a cell and what drives them (all visible context layers): weekday
+#: day-time mean session arrivals per minute contributed by one unit of each attribute
+#: (inhabitant, PoI, fraction of cell area, metre of road). Assumptions, scaled so that the
+#: station-sized (3 x 3 cells) day-time loads of inhabited cells span seed 004's base-station
+#: load deciles (see docs/demo_world.md).
+DEMAND_WEIGHTS: dict[str, dict[str, float]] = {
+    "home": {"population": 0.0056},
+    "work": {"poi_office": 0.25, "landuse_industrial_commercial": 1.75, "landuse_air_sea_ports": 2.1,
+             "landuse_continuous_urban": 0.7, "poi_post_police": 0.14},
+    "retail": {"poi_shop": 0.042, "poi_restaurant": 0.084, "poi_cafe": 0.07},
+    "transit": {"poi_public_transport": 0.175, "poi_railway_stations": 25.0, "poi_tram_stops": 0.14,
+                "poi_traffic_signals": 0.035, "poi_primary_roads": 0.08e-3, "poi_motorways": 0.2e-3,
+                "poi_parking": 0.035},
+    "leisure": {"poi_tourism": 0.21, "landuse_leisure_facilities": 1.05, "landuse_green_urban": 0.21,
+                "poi_parking": 0.035},
+}
+COMPONENTS: tuple[str, ...] = tuple(DEMAND_WEIGHTS)
+#: Session arrivals per minute of a land cell with nothing in it (hikers, farm machinery): next
+#: to nothing, a few thousandths of an inhabited cell's mean (assumption).
+BACKGROUND_RATE = 0.002
+#: Agglomeration: a cell's demand is scaled by (its total / DEMAND_PIVOT) ** (DEMAND_EXPONENT - 1)
+#: (sessions/min), so busy places draw more than the sum of their parts (assumption; makes the
+#: busiest cells stand out from the rest as stations and centres do in real maps).
+DEMAND_EXPONENT, DEMAND_PIVOT = 1.2, 5.0
+#: Base-station coverage: the 3 x 3 kernel spreading a cell's demand onto its neighbours (cells
+#: carry the traffic of the antennas that serve them); centre, edge and corner weights.
+COVERAGE_KERNEL = (0.2, 0.12, 0.08)
+#: Log-std of each city's own multiplier per demand component (its context-traffic relation
+#: differs from other cities', AppShot Fig. 3, 5; kept moderate so a held-out city stays predictable).
+CITY_RELATION_SIGMA = 0.15
+
+#: Share of the components of demand by hour (weekday, weekend): anchor hour -> (home, work,
+#: retail, transit, leisure); linear in between, cyclic over the day.
 MIX_ANCHORS = {
-    "weekday": {0: (0.84, 0.03, 0.13), 5: (0.84, 0.03, 0.13), 7: (0.55, 0.15, 0.30),
-                8: (0.38, 0.24, 0.38), 10: (0.27, 0.50, 0.23), 12: (0.22, 0.38, 0.40),
-                14: (0.27, 0.50, 0.23), 16: (0.33, 0.40, 0.27), 17: (0.36, 0.24, 0.40),
-                19: (0.52, 0.12, 0.36), 22: (0.76, 0.04, 0.20)},
-    "weekend": {0: (0.72, 0.02, 0.26), 6: (0.86, 0.02, 0.12), 10: (0.62, 0.06, 0.32),
-                13: (0.48, 0.08, 0.44), 17: (0.50, 0.07, 0.43), 21: (0.62, 0.04, 0.34)},
+    "weekday": {0: (0.84, 0.03, 0.03, 0.04, 0.06), 5: (0.84, 0.03, 0.03, 0.04, 0.06),
+                7: (0.55, 0.15, 0.06, 0.18, 0.06), 8: (0.38, 0.24, 0.08, 0.24, 0.06),
+                10: (0.27, 0.50, 0.10, 0.07, 0.06), 12: (0.22, 0.38, 0.20, 0.10, 0.10),
+                14: (0.27, 0.50, 0.10, 0.07, 0.06), 16: (0.33, 0.40, 0.09, 0.10, 0.08),
+                17: (0.36, 0.24, 0.12, 0.20, 0.08), 19: (0.52, 0.12, 0.12, 0.10, 0.14),
+                22: (0.76, 0.04, 0.05, 0.05, 0.10)},
+    "weekend": {0: (0.72, 0.02, 0.04, 0.06, 0.16), 6: (0.86, 0.02, 0.03, 0.04, 0.05),
+                10: (0.62, 0.06, 0.14, 0.06, 0.12), 13: (0.48, 0.08, 0.20, 0.08, 0.16),
+                17: (0.50, 0.07, 0.16, 0.10, 0.17), 21: (0.62, 0.04, 0.08, 0.08, 0.18)},
 }
 
-#: Per-service spatial leaning towards (home, work, leisure) and diurnal tilt (peak hour,
-#: amplitude of a log-cosine): video at home in the evening, news/social while commuting,
-#: app stores overnight. Assumptions shaped after AppShot Fig. 7 (shares move with the hour).
-SERVICE_BEHAVIOUR: dict[str, tuple[tuple[float, float, float], float, float]] = {
-    "youtube": ((1.25, 0.75, 1.00), 21.0, 0.25),
-    "instagram": ((0.90, 0.95, 1.25), 13.0, 0.15),
-    "snapchat": ((1.00, 0.75, 1.35), 16.0, 0.20),
-    "whatsapp": ((1.00, 1.00, 1.00), 12.0, 0.05),
-    "netflix": ((1.45, 0.60, 0.85), 22.0, 0.45),
-    "apple_store": ((1.05, 1.20, 0.85), 3.0, 0.20),
-    "itunes": ((1.10, 1.05, 0.95), 19.0, 0.20),
-    "facebook": ((1.00, 1.10, 1.00), 9.0, 0.15),
-    "twitter": ((0.85, 1.15, 1.20), 8.0, 0.25),
-    "google_play": ((1.10, 1.00, 0.90), 2.0, 0.25),
+#: Per-service leaning towards the components (home, work, retail, transit, leisure) and
+#: diurnal tilt (peak hour, amplitude of a log-cosine): video at home in the evening, news and
+#: social on the move, app stores overnight. Assumptions shaped after AppShot Fig. 7.
+SERVICE_BEHAVIOUR: dict[str, tuple[tuple[float, ...], float, float]] = {
+    "youtube": ((1.60, 0.40, 0.70, 1.60, 1.00), 21.0, 0.25),
+    "instagram": ((0.60, 0.60, 2.20, 1.00, 2.20), 13.0, 0.15),
+    "snapchat": ((0.80, 0.30, 1.60, 2.00, 2.40), 16.0, 0.20),
+    "whatsapp": ((2.00, 0.50, 0.40, 1.40, 0.30), 12.0, 0.05),
+    "netflix": ((2.60, 0.20, 0.40, 0.30, 0.60), 22.0, 0.45),
+    "apple_store": ((1.00, 2.00, 0.80, 0.50, 0.50), 3.0, 0.20),
+    "itunes": ((1.00, 0.80, 0.80, 2.20, 0.70), 19.0, 0.20),
+    "facebook": ((1.00, 1.30, 1.00, 0.80, 1.00), 9.0, 0.15),
+    "twitter": ((0.50, 1.60, 0.80, 2.40, 0.80), 8.0, 0.25),
+    "google_play": ((1.20, 0.40, 1.80, 0.40, 1.20), 2.0, 0.25),
 }
+#: Services whose traffic jumps on app-update days (operating-system and store updates).
+UPDATE_SERVICES = ("apple_store", "google_play", "itunes")
 
-#: Noise and variability (assumptions): spatial std (log) of the persistent per-service field,
-#: of the day field, day-to-day std of the city volume, hour-cell common noise, mean events/day.
-SERVICE_FIELD_SIGMA = 0.30
-DAY_FIELD_SIGMA = 0.16
-CITY_DAY_SIGMA = 0.05
-CELL_HOUR_SIGMA = 0.08
-EVENTS_PER_DAY = 1.5
+# --------------------------------------------------------------------------------------------
+# Day-to-day variation (assumptions, calibrated so that the split-half "Data" row of the demo
+# world matches AppShot Table II; see docs/demo_world.md).
+# --------------------------------------------------------------------------------------------
+
+#: Log-std of the city's day factor (all services; weekday totals vary a few percent).
+CITY_DAY_SIGMA = 0.035
+#: Drifting service mix: each service's volume trends by a log-slope per week of random sign and
+#: magnitude uniform in this range, plus a daily log-normal jitter.
+SERVICE_TREND_PER_WEEK = (0.03, 0.10)
+SERVICE_DAY_SIGMA = 0.05
+#: App-update days: probability per day and service in UPDATE_SERVICES, and the factor range.
+UPDATE_DAY_PROBABILITY, UPDATE_DAY_FACTOR = 0.05, (1.4, 2.2)
+#: Where people are today: a bounded smooth field per day, 1 + a * tanh(z), drifting from
+#: morning to evening, with correlation length DAY_FIELD_LENGTH x sqrt(cells) (a city-scale
+#: pattern) and amplitude a = min(0.95, DAY_FIELD_CITY + DAY_FIELD_SPARSE x sparse share):
+#: quiet places swing most; it moves traffic and leaves the city total unchanged.
+DAY_FIELD_CITY, DAY_FIELD_SPARSE, DAY_FIELD_LENGTH = 0.65, 0.7, 0.12
+#: Sparse share of a cell (how far it is from the busy part of its city, in (0, 1]):
+#: 1 / (1 + (load / (SPARSE_LOAD_FRACTION x city's 90th-percentile load)) ** SPARSE_POWER), with
+#: station-sized (3 x 3) weekday day-time loads.
+SPARSE_LOAD_FRACTION, SPARSE_POWER = 0.3, 3.0
+#: Cell noise (day-time): relative std (NOISE_SESSIONS_PIVOT / n) ** NOISE_SESSIONS_POWER for a cell
+#: with n session arrivals in the hour (capped at 1): it shrinks with volume. Spatially correlated
+#: over NOISE_LENGTH cells where stations are dense and NOISE_LONG_LENGTH cells where they are
+#: sparse (mixed by the sparse share); it moves traffic, the city total of a service is kept.
+NOISE_SESSIONS_PIVOT, NOISE_SESSIONS_POWER = 6.0, 1.0
+NOISE_LENGTH, NOISE_LONG_LENGTH = 3.0, 8.0
+#: Share of the cell noise common to all services of a cell (the rest is per service).
+NOISE_COMMON_SHARE = 0.5
+EVENTS_PER_DAY = 0.5
 #: Off-peak noise: mean of this many Pareto(SEED004_PARETO_SHAPE) draws, each capped at this
 #: multiple of the scale (hourly sums of heavy-tailed per-minute arrivals; caps keep it finite).
 NIGHT_DRAWS, NIGHT_CAP = 3, 10.0
@@ -156,13 +219,21 @@ def decile_curve(table: dict[float, float], q: np.ndarray) -> np.ndarray:
     return np.exp(np.interp(q, deciles - 0.05, logs))
 
 
-def mix_table(anchors: dict[int, tuple[float, float, float]]) -> np.ndarray:
-    """[24, 3] component mix per hour, linear between anchors (cyclic), rows summing to 1."""
+def decile_position(table: dict[float, float], values: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`decile_curve`: the quantile (0.05-0.95, clamped) at which the per-decile
+    curve of ``table`` reaches ``values`` (> 0)."""
+    deciles = np.array(sorted(table))
+    logs = np.log([table[d] for d in deciles])
+    return np.interp(np.log(np.maximum(values, 1e-12)), logs, deciles - 0.05)
+
+
+def mix_table(anchors: dict[int, tuple[float, ...]]) -> np.ndarray:
+    """[24, C] component mix per hour, linear between anchors (cyclic), rows summing to 1."""
     hours = np.array(sorted(anchors), dtype=float)
     values = np.array([anchors[int(h)] for h in hours])
     hours_ext = np.concatenate([hours - 24, hours, hours + 24])
     values_ext = np.concatenate([values, values, values])
-    mix = np.stack([np.interp(np.arange(24), hours_ext, values_ext[:, j]) for j in range(3)], axis=1)
+    mix = np.stack([np.interp(np.arange(24), hours_ext, values_ext[:, j]) for j in range(values.shape[1])], axis=1)
     return mix / mix.sum(axis=1, keepdims=True)
 
 

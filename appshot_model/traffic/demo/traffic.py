@@ -1,4 +1,11 @@
-"""Simulated hourly per-service traffic of a demo city, driven by its context layers."""
+"""Simulated hourly per-service traffic of a demo city, driven by its context layers.
+
+The expected traffic of a cell at an hour is a fixed function of the context in its 3 x 3
+neighbourhood (demand components from its own layers, spread by a base-station coverage kernel);
+everything else is honest day-to-day noise: the city's day factor, a drifting service mix with
+app-update days, a smooth "where people are today" field, transient events at leisure places, and
+cell noise that is spatially correlated and shrinks with the cell's volume.
+"""
 
 from __future__ import annotations
 
@@ -7,36 +14,28 @@ import math
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy.ndimage import distance_transform_edt, gaussian_filter
+from scipy.ndimage import convolve, gaussian_filter
 
 from appshot_model.core.cube import make_traffic_cube
 from appshot_model.core.errors import AppshotInputError
 from appshot_model.core.names import ATTRIBUTES, SERVICES
 from appshot_model.traffic.demo.cities import DemoCity, city_rng, random_field
-from appshot_model.traffic.demo.parameters import (CELL_HOUR_SIGMA, CITY_DAY_SIGMA, DAY_END_HOUR, DAY_FIELD_SIGMA,
-                                                   DAY_START_HOUR, EVENTS_PER_DAY, MIX_ANCHORS, NIGHT_CAP, NIGHT_DRAWS,
-                                                   SEED004_NONPEAK_SCALE, SEED004_PARETO_SHAPE, SEED004_PEAK_CV,
-                                                   SEED004_PEAK_RATE, SERVICE_BEHAVIOUR, SERVICE_FIELD_SIGMA,
-                                                   SESSION_BYTES, START, WEEKDAY_WEEKEND_RATIO, decile_curve,
-                                                   diurnal_profile, mix_table, service_target_shares)
+from appshot_model.traffic.demo.parameters import (BACKGROUND_RATE, CITY_DAY_SIGMA, CITY_RELATION_SIGMA, COMPONENTS,
+                                                   COVERAGE_KERNEL, DAY_END_HOUR, DAY_FIELD_CITY, DAY_FIELD_LENGTH,
+                                                   DAY_FIELD_SPARSE, DAY_START_HOUR, DEMAND_EXPONENT, DEMAND_PIVOT,
+                                                   DEMAND_WEIGHTS, EVENTS_PER_DAY, MIX_ANCHORS, NIGHT_CAP, NIGHT_DRAWS,
+                                                   NOISE_COMMON_SHARE, NOISE_LENGTH, NOISE_LONG_LENGTH,
+                                                   NOISE_SESSIONS_PIVOT, NOISE_SESSIONS_POWER, SEED004_NONPEAK_SCALE,
+                                                   SEED004_PARETO_SHAPE, SEED004_PEAK_RATE, SERVICE_BEHAVIOUR,
+                                                   SERVICE_DAY_SIGMA, SERVICE_TREND_PER_WEEK, SESSION_BYTES,
+                                                   SPARSE_LOAD_FRACTION, SPARSE_POWER, START, UPDATE_DAY_FACTOR,
+                                                   UPDATE_DAY_PROBABILITY, UPDATE_SERVICES, WEEKDAY_WEEKEND_RATIO,
+                                                   WEEKEND_EXTRA_SCALE, decile_curve, decile_position, diurnal_profile,
+                                                   mix_table, service_target_shares)
 
-
-def _quantile_ranks(values: np.ndarray) -> np.ndarray:
-    """Mid-rank quantiles in (0, 1) of a flat array (ties broken by position, deterministic)."""
-    order = np.argsort(values, kind="stable")
-    ranks = np.empty(values.size)
-    ranks[order] = np.arange(values.size)
-    return (ranks + 0.5) / values.size
-
-
-# --------------------------------------------------------------------------------------------
-# Traffic
-# --------------------------------------------------------------------------------------------
-
-def _standardise(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    x = np.log1p(np.clip(x, 0.0, None))
-    mean, std = x[mask].mean(), x[mask].std()
-    return (x - mean) / (std if std > 0 else 1.0)
+#: bit/s carried by one session arrival per minute (SESSION_BYTES bytes each).
+BIT_S_PER_SESSION_RATE = SESSION_BYTES * 8.0 / 60.0
+DAYTYPES = ("weekday", "weekend")
 
 
 def _context_layers(city: DemoCity, context: xr.DataArray) -> dict[str, np.ndarray]:
@@ -55,162 +54,204 @@ def _context_layers(city: DemoCity, context: xr.DataArray) -> dict[str, np.ndarr
     return {name: values[names.index(name)] for name in ATTRIBUTES}
 
 
-def _components(rng: np.random.Generator, city: DemoCity, layers: dict[str, np.ndarray]):
-    """Home, work and leisure/transit demand maps [3, H, W] (each mean 1 over land) and the
-    city's random coefficients (its own context-traffic relation)."""
-    shape = city.grid.shape
-    land = layers["landuse_sea"] < 0.5
-    if not land.any():
-        land = np.ones(shape, dtype=bool)
-    work_raw = (layers["poi_office"] + 0.4 * layers["poi_shop"] + 12.0 * layers["landuse_industrial_commercial"]
-                + 6.0 * layers["landuse_air_sea_ports"] + 3.0 * layers["landuse_continuous_urban"])
-    leisure_raw = (layers["poi_shop"] + layers["poi_restaurant"] + layers["poi_cafe"] + layers["poi_tourism"]
-                   + 2.0 * layers["poi_public_transport"] + 4.0 * layers["poi_railway_stations"]
-                   + layers["poi_tram_stops"] + (layers["poi_primary_roads"] + layers["poi_motorways"]) / 250.0
-                   + 6.0 * layers["landuse_leisure_facilities"])
-    z_pop = _standardise(layers["population"], land)
-    z_work = _standardise(work_raw, land)
-    z_leisure = _standardise(leisure_raw, land)
-    coef = {
-        "home_population": rng.uniform(0.45, 1.1),
-        "work_context": rng.uniform(0.5, 1.2),
-        "work_population": rng.uniform(0.0, 0.4),
-        "leisure_context": rng.uniform(0.4, 1.1),
-        "leisure_population": rng.uniform(-0.2, 0.4),
-        "hidden_sigma": rng.uniform(0.55, 0.85),
-    }
-    hidden = [coef["hidden_sigma"] * random_field(rng, shape, rng.uniform(1.5, 3.5)) for _ in range(3)]
-    logs = [
-        coef["home_population"] * z_pop + hidden[0],
-        coef["work_context"] * z_work + coef["work_population"] * z_pop + hidden[1],
-        coef["leisure_context"] * z_leisure + coef["leisure_population"] * z_pop + hidden[2],
-    ]
-    comps = np.stack([np.exp(np.clip(v, -8, 8)) for v in logs])
-    comps /= comps[:, land].mean(axis=1)[:, None, None]
-    return comps, coef
+def coverage_kernel() -> np.ndarray:
+    """The 3 x 3 base-station coverage kernel (sums to 1)."""
+    centre, edge, corner = COVERAGE_KERNEL
+    return np.array([[corner, edge, corner], [edge, centre, edge], [corner, edge, corner]])
+
+
+def demand_components(layers: dict[str, np.ndarray], relation: np.ndarray | None = None) -> np.ndarray:
+    """[C, H, W] weekday day-time session arrivals per minute of each demand component
+    (:data:`COMPONENTS`), a linear function of each cell's 3 x 3 context neighbourhood: the cell's
+    own layers weighted by :data:`DEMAND_WEIGHTS` (times the city's ``relation`` multipliers [C])
+    plus a land background, spread by :func:`coverage_kernel`."""
+    land = 1.0 - np.clip(layers["landuse_sea"], 0.0, 1.0)
+    relation = np.ones(len(COMPONENTS)) if relation is None else relation
+    comps = []
+    for c, name in enumerate(COMPONENTS):
+        own = sum(weight * layers[attribute] for attribute, weight in DEMAND_WEIGHTS[name].items())
+        own = relation[c] * own + BACKGROUND_RATE * land / len(COMPONENTS)
+        comps.append(convolve(own, coverage_kernel(), mode="nearest"))
+    comps = np.stack(comps)
+    total = comps.sum(axis=0)
+    return comps * ((total + 1e-12) / DEMAND_PIVOT) ** (DEMAND_EXPONENT - 1.0)
+
+
+def _service_weights(tilt: np.ndarray) -> np.ndarray:
+    """[2, 24, S, C] weight of each component's day-time rate in each service's rate per day type
+    and hour: the component's activity relative to its weekday day-time mean, times the service's
+    share and leaning (normalised so that a cell with the day-time mix of components gets
+    exactly the service shares)."""
+    mixes = np.stack([mix_table(MIX_ANCHORS[d]) for d in DAYTYPES])  # [2, 24, C]
+    mean_mix = mixes[0, DAY_START_HOUR:DAY_END_HOUR].mean(axis=0)  # [C]
+    lean = np.array([SERVICE_BEHAVIOUR[s][0] for s in SERVICES])  # [S, C]
+    fractions = _service_fractions(tilt)  # [2, 24, S]
+    leaned = mixes[:, :, None, :] * lean[None, None]  # [2, 24, S, C]
+    norm = leaned.sum(axis=-1, keepdims=True)
+    return fractions[..., None] * leaned / norm / mean_mix
+
+
+def expected_rates(comps: np.ndarray, tilt: np.ndarray) -> np.ndarray:
+    """[2, 24, S, cells] expected session arrivals per minute per day type, hour and service: the
+    components weighted by :func:`_service_weights`, times the diurnal level of the cell (its night
+    ratio from seed 004's deciles at its station-sized load). Weekends are scaled so that a cell
+    with the day-time mix carries 1 / WEEKDAY_WEEKEND_RATIO of its weekday traffic."""
+    n_comp, height, width = comps.shape
+    flat = comps.reshape(n_comp, -1)
+    station_load = convolve(comps.sum(axis=0), np.ones((3, 3)), mode="nearest").ravel()
+    q = decile_position(SEED004_PEAK_RATE, station_load)
+    pareto_mean = SEED004_PARETO_SHAPE / (SEED004_PARETO_SHAPE - 1.0)
+    night_ratio = decile_curve(SEED004_NONPEAK_SCALE, q) * pareto_mean / decile_curve(SEED004_PEAK_RATE, q)
+    weights = _service_weights(tilt)
+    rates = np.empty((2, 24, len(SERVICES), height * width), dtype=np.float32)
+    for d, daytype in enumerate(DAYTYPES):
+        levels = diurnal_profile(daytype, night_ratio)  # [cells, 24]
+        for h in range(24):
+            rates[d, h] = levels[:, h] * np.tensordot(weights[d, h], flat, axes=1)
+    typical = [diurnal_profile(d, 0.34).sum() for d in DAYTYPES]
+    rates[1] *= np.float32(typical[0] / typical[1] / WEEKDAY_WEEKEND_RATIO * WEEKEND_EXTRA_SCALE)
+    return rates
 
 
 def simulate_traffic(city: DemoCity, context: xr.DataArray, seed: int, days: int = 28) -> xr.DataArray:
     """Simulated hourly per-service traffic [time, service, y, x] in bit/s for ``days`` days from
     Monday 2026-03-02 00:00 (naive local time), driven by ``context`` (from :func:`simulate_context`).
 
-    Per cell, three demand components (home ~ population; work ~ offices, commerce, industry;
-    leisure/transit ~ shops, restaurants, transport, roads) each modulated by a hidden smooth
-    field absent from the context, with per-city random coefficients; their mix changes by hour
-    (and weekday/weekend), and each service leans towards them differently. The cells' load
-    ranks are mapped onto seed 004's per-decile peak arrival rates (sessions/min), times
-    :data:`SESSION_BYTES` and ``city.volume_scale``. Over time: the diurnal profile
-    (:func:`diurnal_profile`) with each cell's night ratio from seed 004's deciles, service shares
-    that follow seed 004 over the whole period but tilt by hour, a smooth random field per day,
-    a few transient events per day, and noise per cell-hour (day: Gaussian with CV 0.1, night:
-    Pareto with shape 1.765, seed 004).
+    Expected traffic: :func:`expected_rates` (a function of each cell's 3 x 3 context
+    neighbourhood, with the city's moderate own multipliers per demand component and service
+    taste) times :data:`BIT_S_PER_SESSION_RATE`. Day to day (:func:`_simulate_day`): city factor,
+    drifting service mix and app-update days, a smooth field of where people are, events at
+    leisure places, correlated cell noise shrinking with volume (day), Pareto noise (night, seed 004).
     """
     days = int(days)
     if days < 1:
         raise AppshotInputError(f"days must be >= 1, got {days}")
     layers = _context_layers(city, context)
     height, width = city.grid.shape
-    n_cells = height * width
-    n_services = len(SERVICES)
     setup = city_rng(seed, city, "traffic", "setup")
-
-    comps, _ = _components(setup, city, layers)
-    land_frac = 1.0 - np.clip(layers["landuse_sea"], 0.0, 1.0)
-    land = land_frac > 0.5 if (land_frac > 0.5).any() else np.ones((height, width), dtype=bool)
-
-    # Map the cells' static load ranks onto the published per-decile arrival rates.
-    static_mix = mix_table(MIX_ANCHORS["weekday"])[DAY_START_HOUR:DAY_END_HOUR].mean(axis=0)
-    load = np.tensordot(static_mix, comps, axes=1).ravel()
-    q = _quantile_ranks(load)
-    rate = decile_curve(SEED004_PEAK_RATE, q)  # sessions / minute at the peak level
-    pareto_mean = SEED004_PARETO_SHAPE / (SEED004_PARETO_SHAPE - 1.0)
-    night_ratio = (decile_curve(SEED004_NONPEAK_SCALE, q) * pareto_mean / rate).reshape(height, width)
-    cell_scale = (_with_sea_spill(rate.reshape(height, width), land_frac) / load.reshape(height, width))
-    comps = comps * cell_scale[None]
-    rate_total = float((cell_scale.ravel() * load).sum())  # sessions/min over the city's cells
-    volume = city.volume_scale * SESSION_BYTES * 8.0 / 60.0  # bit/s per (session / minute)
-
-    # Per-service persistent spatial fields, spatial leanings and diurnal tilts.
-    service_field = np.stack([np.exp(SERVICE_FIELD_SIGMA * random_field(setup, (height, width), setup.uniform(1.0, 2.5))
-                                     - 0.5 * SERVICE_FIELD_SIGMA ** 2) for _ in SERVICES])
-    lean = np.array([SERVICE_BEHAVIOUR[s][0] for s in SERVICES])  # [S, 3]
-    city_tilt = np.exp(0.08 * setup.standard_normal(n_services))
-
-    # Expected maps per (daytype, hour, service): [2, 24, S, cells].
-    daytypes = ("weekday", "weekend")
-    base = np.empty((2, 24, n_services, n_cells), dtype=np.float32)
-    hour_weights = np.empty((2, 24))
-    fractions = _service_fractions(city_tilt)  # [2, 24, S]
-    for d, daytype in enumerate(daytypes):
-        mix = mix_table(MIX_ANCHORS[daytype])  # [24, 3]
-        levels = diurnal_profile(daytype, night_ratio)  # [H, W, 24]
-        for h in range(24):
-            level = levels[..., h]
-            for s in range(n_services):
-                weights = mix[h] * lean[s]
-                spatial = np.tensordot(weights / weights.sum(), comps, axes=1) * service_field[s]
-                spatial *= rate_total / spatial.sum()  # the hour's volume comes from the profile only
-                base[d, h, s] = (level * spatial).ravel() * fractions[d, h, s]
-        hour_weights[d] = base[d].sum(axis=(1, 2))
-    # Scale so that weekday/weekend = WEEKDAY_WEEKEND_RATIO and the mean weekday day-time hour
-    # of an average cell carries the decile rate.
-    base[1] *= hour_weights[0].sum() / hour_weights[1].sum() / WEEKDAY_WEEKEND_RATIO
-    norm = hour_weights[0, DAY_START_HOUR:DAY_END_HOUR].mean() / rate_total
-    base *= np.float32(volume / norm)
-
+    relation = np.exp(CITY_RELATION_SIGMA * setup.standard_normal(len(COMPONENTS)))
+    tilt = np.exp(0.05 * setup.standard_normal(len(SERVICES)))
+    trends = setup.choice([-1.0, 1.0], len(SERVICES)) * setup.uniform(*SERVICE_TREND_PER_WEEK, len(SERVICES))
+    comps = demand_components(layers, relation)
+    rates = expected_rates(comps, tilt)
+    leisure = comps[COMPONENTS.index("leisure")].ravel()
+    sparse = sparse_share(rates[0], (height, width))
     times = pd.date_range(START, periods=24 * days, freq="h")
-    values = np.empty((24 * days, n_services, height, width), dtype=np.float32)
-    events_rng = city_rng(seed, city, "traffic", "events")
-    leisure_weight = (comps[2] * land).ravel()
-    leisure_weight = leisure_weight / leisure_weight.sum()
-    hours = np.arange(24)
-    peak_hours = (hours >= DAY_START_HOUR) & (hours < DAY_END_HOUR)
+    values = np.empty((24 * days, len(SERVICES), height, width), dtype=np.float32)
     for k in range(days):
         rng = city_rng(seed, city, "traffic", "day", k)
-        weekend = times[24 * k].day_of_week >= 5
-        block = base[int(weekend)].copy()  # [24, S, cells]
-        # Day-level: city volume factor and a smooth field drifting between morning and evening.
-        fields = [np.exp(DAY_FIELD_SIGMA * random_field(rng, (height, width), 1.5) - 0.5 * DAY_FIELD_SIGMA ** 2).ravel()
-                  for _ in range(2)]
-        city_factor = math.exp(CITY_DAY_SIGMA * rng.standard_normal() - 0.5 * CITY_DAY_SIGMA ** 2)
-        for h in range(24):
-            a = min(1.0, max(0.0, (h - 6) / 14))
-            block[h] *= ((1 - a) * fields[0] + a * fields[1]).astype(np.float32) * np.float32(city_factor)
-        _add_events(block, events_rng, (height, width), leisure_weight, weekend)
-        # Common cell-hour noise (all services), then service noise: Gaussian CV 0.1 by day,
-        # capped Pareto means at night (seed 004).
-        common = np.exp(CELL_HOUR_SIGMA * rng.standard_normal((24, 1, n_cells), dtype=np.float32)
-                        - np.float32(0.5 * CELL_HOUR_SIGMA ** 2))
-        block *= common
-        day_noise = rng.standard_normal((int(peak_hours.sum()), n_services, n_cells), dtype=np.float32)
-        day_noise *= np.float32(SEED004_PEAK_CV)
-        day_noise += 1.0
-        np.maximum(day_noise, 0.05, out=day_noise)
-        block[peak_hours] *= day_noise
-        block[~peak_hours] *= _night_noise(rng, (int((~peak_hours).sum()), n_services, n_cells))
-        values[24 * k:24 * (k + 1)] = block.reshape(24, n_services, height, width)
-
+        weekend = bool(times[24 * k].day_of_week >= 5)
+        block = _simulate_day(rng, rates[int(weekend)], (height, width), _service_factors(rng, trends, k),
+                              leisure, sparse, weekend)
+        values[24 * k:24 * (k + 1)] = block.reshape(24, len(SERVICES), height, width)
     return make_traffic_cube(
         values, times, SERVICES, city.grid, units="bit/s", label="simulated", city=city.name, seed=int(seed),
-        source="appshot demo world (appshot_model.demo.simulate_traffic)",
+        source="appshot demo world (appshot_model.traffic.demo.simulate_traffic)",
         parameters="service shares and arrival deciles: Zanella et al., IMC 2023 (nds-group/MobileTrafficDists); "
                    "properties: Xu et al., IEEE TNSM 2022, section IV")
 
 
-def _with_sea_spill(rate: np.ndarray, land_frac: np.ndarray) -> np.ndarray:
-    """Rates with the sea part of each cell replaced by spill-over from the coast: cells carry the
-    traffic of the antennas that cover them, so sea near the shore sees part of the nearby land
-    demand (half at the shore, decaying over ~3 cells, 8 % offshore: ships, ferries and the
-    reach of coastal antennas; assumption)."""
-    sea = 1.0 - land_frac
-    if not (sea > 0).any():
-        return rate
-    wet = land_frac < 0.5
-    distance = distance_transform_edt(wet) if (~wet).any() else np.full(rate.shape, 1e3)
-    weight = gaussian_filter(land_frac, 4.0, mode="nearest")
-    nearby = gaussian_filter(rate * land_frac, 4.0, mode="nearest") / np.maximum(weight, 1e-6)
-    spill = nearby * (0.08 + 0.5 * np.exp(-distance / 3.0))
-    return land_frac * rate + sea * np.minimum(spill, rate.max())
+def _service_factors(rng: np.random.Generator, trends: np.ndarray, day: int) -> np.ndarray:
+    """[S] volume factors of day ``day``: the city's day factor times each service's drift (a
+    weekly log-trend through mid-period, daily jitter) and app-update jumps."""
+    log_factor = trends * (day - 13.5) / 7.0 + SERVICE_DAY_SIGMA * rng.standard_normal(len(SERVICES))
+    log_factor += CITY_DAY_SIGMA * rng.standard_normal() - 0.5 * (CITY_DAY_SIGMA ** 2 + SERVICE_DAY_SIGMA ** 2)
+    updates = rng.random(len(SERVICES)) < UPDATE_DAY_PROBABILITY
+    jumps = rng.uniform(*UPDATE_DAY_FACTOR, len(SERVICES))
+    factor = np.exp(log_factor)
+    for s, service in enumerate(SERVICES):
+        if service in UPDATE_SERVICES and updates[s]:
+            factor[s] *= jumps[s]
+    return factor
+
+
+def sparse_share(weekday_rates: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """[cells] how quiet each cell is relative to the busy part of its city, in (0, 1]: its
+    station-sized (3 x 3) weekday day-time load against SPARSE_LOAD_FRACTION x the city's
+    90th-percentile load (see :data:`SPARSE_POWER`). Shapes only the noise, not the expected traffic."""
+    hours = slice(DAY_START_HOUR, DAY_END_HOUR)
+    cell_load = weekday_rates[hours].sum(axis=1).mean(axis=0).reshape(shape)
+    load = convolve(cell_load, np.ones((3, 3)), mode="nearest").ravel()
+    reference = max(float(np.quantile(load, 0.9)), 1e-9)
+    return 1.0 / (1.0 + (load / (SPARSE_LOAD_FRACTION * reference)) ** SPARSE_POWER)
+
+
+def _simulate_day(rng: np.random.Generator, rates: np.ndarray, shape: tuple[int, int], factors: np.ndarray,
+                  leisure: np.ndarray, sparse: np.ndarray, weekend: bool) -> np.ndarray:
+    """[24, S, cells] bit/s of one day from its expected rates [24, S, cells] (sessions/min)."""
+    block = rates * (factors.astype(np.float32) * np.float32(BIT_S_PER_SESSION_RATE))[None, :, None]
+    fields = [_presence_field(rng, shape, sparse, rates[DAY_START_HOUR:DAY_END_HOUR].sum(axis=(0, 1)))
+              for _ in range(2)]
+    for h in range(24):
+        a = min(1.0, max(0.0, (h - 6) / 14))
+        block[h] *= ((1 - a) * fields[0] + a * fields[1]).astype(np.float32)
+    _add_events(block, rng, shape, leisure, weekend)
+    hours = np.arange(24)
+    day = (hours >= DAY_START_HOUR) & (hours < DAY_END_HOUR)
+    sessions_per_hour = 60.0 * rates[day].sum(axis=1, keepdims=True)  # [day hours, 1, cells]
+    cv = (NOISE_SESSIONS_PIVOT / np.maximum(sessions_per_hour, 1e-3)) ** NOISE_SESSIONS_POWER
+    noise = 1.0 + np.minimum(cv, 0.95) * np.tanh(_correlated_noise(rng, (int(day.sum()), len(SERVICES)), shape, sparse))
+    before = block[day].sum(axis=-1, keepdims=True)
+    block[day] *= noise
+    block[day] *= before / np.maximum(block[day].sum(axis=-1, keepdims=True), 1e-30)  # moves, adds nothing
+    block[~day] *= _night_noise(rng, (int((~day).sum()), len(SERVICES), shape[0] * shape[1]))
+    return block
+
+
+def _presence_field(rng: np.random.Generator, shape: tuple[int, int], sparse: np.ndarray,
+                    load: np.ndarray) -> np.ndarray:
+    """[cells] where people are today: 1 + amplitude x tanh of a smooth standard normal field
+    (:data:`DAY_FIELD_LENGTH`), the amplitude growing with the cell's ``sparse`` share; bounded, so
+    it never turns a quiet cell into a busy one; rescaled so that it moves traffic without
+    changing the city's day-time total ``load`` [cells]."""
+    length = max(3.0, DAY_FIELD_LENGTH * math.sqrt(shape[0] * shape[1]))
+    amplitude = np.minimum(DAY_FIELD_CITY + DAY_FIELD_SPARSE * sparse, 0.95)
+    field = 1.0 + amplitude * np.tanh(random_field(rng, shape, length).ravel())
+    return field * (load.sum() / max(float((field * load).sum()), 1e-30))
+
+
+def _unit_smoothing(rng: np.random.Generator, lead: tuple[int, int], shape: tuple[int, int],
+                    length: float) -> np.ndarray:
+    """[*lead, H, W] standard normal noise smoothed over ``length`` cells (unit variance), a
+    NOISE_COMMON_SHARE of its variance shared by all services (second lead axis) of a cell. Drawn
+    on a grid coarser by ``length // 1.5`` and interpolated bilinearly (same correlation length,
+    a fraction of the cost)."""
+    hours, services = lead
+    step = max(1, int(length // 1.5))
+    coarse = (math.ceil(shape[0] / step) + 2, math.ceil(shape[1] / step) + 2)
+    common = rng.standard_normal((hours, 1, *coarse), dtype=np.float32)
+    own = rng.standard_normal((hours, services, *coarse), dtype=np.float32)
+    white = math.sqrt(NOISE_COMMON_SHARE) * common + math.sqrt(1.0 - NOISE_COMMON_SHARE) * own
+    sigma = length / step
+    smooth = gaussian_filter(white, (0, 0, sigma, sigma), mode="reflect")
+    size = 2 * math.ceil(4 * sigma) + 1
+    delta = np.zeros((size, size))
+    delta[size // 2, size // 2] = 1.0
+    smooth /= np.float32(np.sqrt((gaussian_filter(delta, sigma, mode="constant") ** 2).sum()))
+    return _upsample(_upsample(smooth, step, shape[0], axis=2), step, shape[1], axis=3)
+
+
+def _upsample(values: np.ndarray, step: int, size: int, axis: int) -> np.ndarray:
+    """Linear interpolation of ``values`` along ``axis`` onto ``size`` points ``step`` times denser."""
+    if step == 1:
+        return np.take(values, np.arange(size), axis=axis)
+    position = np.arange(size) / step
+    lower = np.floor(position).astype(int)
+    weight = (position - lower).astype(np.float32)
+    shape = [1] * values.ndim
+    shape[axis] = size
+    weight = weight.reshape(shape)
+    return (1 - weight) * np.take(values, lower, axis=axis) + weight * np.take(values, lower + 1, axis=axis)
+
+
+def _correlated_noise(rng: np.random.Generator, lead: tuple[int, int], shape: tuple[int, int],
+                      long_share: np.ndarray) -> np.ndarray:
+    """[*lead, cells] standard normal cell noise: short-range where ``long_share`` [cells] is 0
+    (dense stations), long-range where it is 1 (sparse stations)."""
+    short = _unit_smoothing(rng, lead, shape, NOISE_LENGTH).reshape(*lead, -1)
+    long = _unit_smoothing(rng, lead, shape, NOISE_LONG_LENGTH).reshape(*lead, -1)
+    weight = np.sqrt(long_share).astype(np.float32)
+    return np.sqrt(np.float32(1.0) - weight ** 2) * short + weight * long
 
 
 def _night_noise(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
@@ -229,14 +270,17 @@ def _night_noise(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray
 
 
 def _add_events(block: np.ndarray, rng: np.random.Generator, shape: tuple[int, int],
-                weight: np.ndarray, weekend: bool) -> None:
-    """Transient local surges (gatherings, matches, markets): a Gaussian blob at a leisure-weighted
-    cell, a few hours long, multiplying every service there."""
+                leisure: np.ndarray, weekend: bool) -> None:
+    """Transient local surges (matches, concerts, markets): a Gaussian blob at a cell drawn in
+    proportion to its leisure demand (leisure land, tourism, parking), a few hours long,
+    multiplying every service there."""
     height, width = shape
+    if leisure.sum() <= 0:
+        return
+    weight = leisure / leisure.sum()
     n_events = rng.poisson(EVENTS_PER_DAY * (1.3 if weekend else 1.0) * max(0.5, math.sqrt(height * width) / 60))
     for _ in range(n_events):
-        cell = int(rng.choice(weight.size, p=weight))
-        r0, c0 = divmod(cell, width)
+        r0, c0 = divmod(int(rng.choice(weight.size, p=weight)), width)
         radius = rng.uniform(0.7, 1.8)
         amplitude = rng.lognormal(math.log(1.0), 0.5)
         start = int(rng.integers(DAY_START_HOUR, DAY_END_HOUR - 1))
@@ -251,22 +295,22 @@ def _add_events(block: np.ndarray, rng: np.random.Generator, shape: tuple[int, i
         block[hours][:, :, idx] *= blob.ravel().astype(np.float32)
 
 
-def _service_fractions(city_tilt: np.ndarray) -> np.ndarray:
+def _service_fractions(tilt: np.ndarray) -> np.ndarray:
     """[2, 24, S] fraction of each hour's traffic per service: target shares (seed 004) tilted by
     hour; adjusted (iterative proportional fitting) so that the whole-period shares, weighted by
-    the diurnal profile, equal the targets times the city's taste ``city_tilt``."""
-    target = np.array([service_target_shares()[s] for s in SERVICES]) * city_tilt
+    the diurnal profile, equal the targets times the city's taste ``tilt``."""
+    target = np.array([service_target_shares()[s] for s in SERVICES]) * tilt
     target /= target.sum()
     hours = np.arange(24)
-    tilt = np.stack([np.exp(SERVICE_BEHAVIOUR[s][2] * np.cos(2 * math.pi * (hours - SERVICE_BEHAVIOUR[s][1]) / 24))
-                     for s in SERVICES], axis=1)  # [24, S]
+    hourly = np.stack([np.exp(SERVICE_BEHAVIOUR[s][2] * np.cos(2 * math.pi * (hours - SERVICE_BEHAVIOUR[s][1]) / 24))
+                       for s in SERVICES], axis=1)  # [24, S]
     profile = np.stack([diurnal_profile("weekday") * 5, diurnal_profile("weekend") * 2 / WEEKDAY_WEEKEND_RATIO])
     weights = target.copy()
     for _ in range(50):
-        frac = tilt * weights
+        frac = hourly * weights
         frac /= frac.sum(axis=1, keepdims=True)
         achieved = np.einsum("dh,hs->s", profile, frac) / profile.sum()
         weights *= target / achieved
-    frac = tilt * weights
+    frac = hourly * weights
     frac /= frac.sum(axis=1, keepdims=True)
     return np.stack([frac, frac])
