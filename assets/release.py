@@ -9,7 +9,6 @@ Where things go (``settings.data_dir`` = ``$APPSHOT_DATA_DIR`` or ``./data``):
 """
 
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import xarray as xr
@@ -64,15 +63,32 @@ def _verify(result: PublishResult) -> bool:
     return True
 
 
+def run_folder(settings: AppshotSettings, assets_dir: str | None) -> Path:
+    """The IO managers' base path: ``assets_dir``, default ``<data_dir>/assets``."""
+    return Path(assets_dir) if assets_dir else Path(settings.data_dir) / "assets"
+
+
+def model_label(model_dir: Path) -> str:
+    """What the model in ``model_dir`` was trained on ("" without a model or the model code)."""
+    if not model_dir.is_dir():
+        return ""
+    try:
+        return training_label(release_build.load_model(model_dir))
+    except ImportError:
+        return ""
+
+
 def build_release_assets(city_hour_partitions: PartitionsDefinition,
                          assets_dir: str | None = None) -> list[AssetsDefinition]:
     """``city_hour_release`` (partitioned like generation) and the gathered ``release``.
 
     ``assets_dir`` is the IO managers' base path (default ``<data_dir>/assets``); model folders
     are read from ``<assets_dir>/trained_model/<hour>``."""
+    return [city_hour_release_asset(city_hour_partitions, assets_dir), release_asset(assets_dir)]
 
-    def base(settings: AppshotSettings) -> Path:
-        return Path(assets_dir) if assets_dir else Path(settings.data_dir) / "assets"
+
+def city_hour_release_asset(city_hour_partitions: PartitionsDefinition, assets_dir: str | None) -> AssetsDefinition:
+    """``city_hour_release``: one city x peak hour."""
 
     @asset(partitions_def=city_hour_partitions, group_name="release", kinds={"stac", "geotiff", "netcdf"},
            ins={"generated_snapshots": AssetIn(),
@@ -87,13 +103,8 @@ def build_release_assets(city_hour_partitions: PartitionsDefinition,
         city, hour = keys["city"], keys["hour"]
         privacy = audit_of_part(privacy_audit, city, hour, str(generated_snapshots.attrs["model_hash"]),
                                 int(generated_snapshots.attrs["seed"]))
-        model_dir = base(settings) / "trained_model" / hour
-        label = ""
-        if model_dir.is_dir():
-            try:
-                label = training_label(release_build.load_model(model_dir))
-            except ImportError:
-                label = ""
+        model_dir = run_folder(settings, assets_dir) / "trained_model" / hour
+        label = model_label(model_dir)
         part = ReleasePart(city=city, hour=hour, snapshots=generated_snapshots, context=context_cube,
                            model_dir=model_dir if model_dir.is_dir() else None, training_label=label, privacy=privacy,
                            context_sources=[{"name": f"context cube of {city}",
@@ -106,14 +117,21 @@ def build_release_assets(city_hour_partitions: PartitionsDefinition,
             **png_metadata(png, settings.figures_dir() / "release" / f"{city}_{hour}.png", "preview")})
         return {"release_id": result.release_id, "path": str(result.path), "status": result.status}
 
-    @asset(group_name="release", kinds={"stac"}, deps=[city_hour_release],
+
+    return city_hour_release
+
+
+def release_asset(assets_dir: str | None) -> AssetsDefinition:
+    """``release``: every generated city x peak hour of the run."""
+
+    @asset(group_name="release", kinds={"stac"}, deps=["city_hour_release"],
            ins={"evaluation_report": AssetIn(metadata={OPTIONAL_INPUT: True}), "privacy_audit": AssetIn()})
     def release(context: AssetExecutionContext, settings: AppshotSettings, evaluation_report: dict | None,
                 privacy_audit: list) -> dict:
         """Every generated city x peak hour of the run gathered into one versioned release, with the
         leave-one-city-out fidelity table of ``evaluation_report`` in its dataset card (the card says
         so when the evaluation has not been run) and the privacy figures; runs after the blocking privacy gate."""
-        parts = parts_from_run_dir(base(settings))
+        parts = parts_from_run_dir(run_folder(settings, assets_dir))
         for part in parts:
             part.privacy = audit_of_part(privacy_audit, part.city, part.hour, str(part.snapshots.attrs["model_hash"]),
                                          part.seed)
@@ -129,8 +147,5 @@ def build_release_assets(city_hour_partitions: PartitionsDefinition,
         return {"release_id": result.release_id, "path": str(result.path), "status": result.status,
                 "parts": [f"{p.city}/{p.hour}" for p in parts]}
 
-    return [city_hour_release, release]
 
-
-def release_asset_names() -> Sequence[str]:
-    return ("city_hour_release", "release")
+    return release

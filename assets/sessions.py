@@ -37,6 +37,13 @@ def build_session_assets(city_hour_partitions: PartitionsDefinition,
     """``session_tables`` and ``slicing_capacity`` (city x hour), ``slicing_capacity_table`` (all of them)
     and ``vran_energy`` (city, on the demo world's simulated hourly cube)."""
 
+    return [*city_hour_session_assets(city_hour_partitions), slicing_capacity_table_asset(),
+            vran_energy_asset(city_partitions)]
+
+
+def city_hour_session_assets(city_hour_partitions: PartitionsDefinition) -> list[AssetsDefinition]:
+    """``session_tables`` and ``slicing_capacity``, one city x peak hour each."""
+
     @asset(partitions_def=city_hour_partitions, group_name="sessions", kinds={"parquet"})
     def session_tables(context: AssetExecutionContext, config: SessionConfig, settings: AppshotSettings,
                        generated_snapshots: xr.DataArray) -> dict:
@@ -83,6 +90,12 @@ def build_session_assets(city_hour_partitions: PartitionsDefinition,
                            "slicing")})
         return result
 
+    return [session_tables, slicing_capacity]
+
+
+def slicing_capacity_table_asset() -> AssetsDefinition:
+    """``slicing_capacity_table``: every ``slicing_capacity`` partition."""
+
     @asset(group_name="sessions", kinds={"pandas"},
            ins={"slicing_capacity": AssetIn(partition_mapping=AllPartitionMapping(), metadata={"as_dict": True})})
     def slicing_capacity_table(context: AssetExecutionContext, settings: AppshotSettings,
@@ -97,6 +110,12 @@ def build_session_assets(city_hour_partitions: PartitionsDefinition,
             **png_metadata(slicing_png(rows, "all cities and hours:"),
                            settings.figures_dir() / "sessions" / "slicing.png", "slicing")})
         return rows
+
+    return slicing_capacity_table
+
+
+def vran_energy_asset(city_partitions: PartitionsDefinition) -> AssetsDefinition:
+    """``vran_energy``: one city."""
 
     @asset(partitions_def=city_partitions, group_name="sessions", kinds={"pandas"})
     def vran_energy(context: AssetExecutionContext, config: SessionConfig, settings: AppshotSettings,
@@ -114,5 +133,4 @@ def build_session_assets(city_hour_partitions: PartitionsDefinition,
             **png_metadata(png, settings.figures_dir() / "sessions" / f"{city}_vran.png", "vran")})
         return [{k: r[k] for k in VRAN_COLUMNS} for r in rows]
 
-    return [session_tables, slicing_capacity, slicing_capacity_table, vran_energy]
-
+    return vran_energy

@@ -26,7 +26,7 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import shapely
@@ -69,6 +69,23 @@ def _source_options(model: BaseModel, source: str, required: str, optional: tupl
 # sections
 # ---------------------------------------------------------------------------------------------
 
+class _Source(_Section):
+    """A context source section: exactly one of its ``KINDS`` fields is given, plus a licence."""
+
+    KINDS: ClassVar[tuple[str, ...]] = ()
+    SECTION: ClassVar[str] = ""
+    licence: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "_Source":
+        _exactly_one(self, self.KINDS, self.SECTION)
+        self.check_options()
+        return self
+
+    def check_options(self) -> None:
+        """Rules between this section's fields beyond the choice of kind (none by default)."""
+
+
 class Boundary(_Section):
     """A bounding box (west, south, east, north) in ``crs``, or a polygon file in any CRS."""
 
@@ -94,23 +111,20 @@ class Boundary(_Section):
         return self
 
 
-class OsmSource(_Section):
+class OsmSource(_Source):
     """Local OpenStreetMap extract (.osm.pbf, .osm, .osm.gz) or an opt-in online download."""
 
+    KINDS, SECTION = ("path", "download"), "sources.osm"
     path: Path | None = None
     download: bool = False
     tags: Path | None = Field(default=None, description="YAML overriding sections of osm_tags.yaml")
     extent: tuple[float, float, float, float] | None = Field(
         default=None, description="west, south, east, north (EPSG:4326) where the extract is complete; "
                                   "default: the file header's bbox, else the data's bbox")
-    licence: str | None = None
 
-    @model_validator(mode="after")
-    def _check(self) -> "OsmSource":
-        _exactly_one(self, ("path", "download"), "sources.osm")
+    def check_options(self) -> None:
         if self.path is not None and not str(self.path).lower().endswith(OSM_SUFFIXES):
             raise ValueError(f"sources.osm.path {self.path} must end with one of {list(OSM_SUFFIXES)}")
-        return self
 
 
 class OsmBuildingsEstimate(_Section):
@@ -120,28 +134,23 @@ class OsmBuildingsEstimate(_Section):
     reference: str | None = Field(default=None, description="where the total comes from (for the record)")
 
 
-class PopulationSource(_Section):
+class PopulationSource(_Source):
+    KINDS, SECTION = ("raster", "vector", "osm_buildings"), "sources.population"
     raster: Path | None = None
     band: int = 1
-    method: str = "auto"
+    method: Literal["auto", "polygons", "warp"] = "auto"
     vector: Path | None = None
     column: str | None = None
     layer: str | None = None
     mask_values: list[float] = Field(default_factory=list)
     osm_buildings: OsmBuildingsEstimate | None = None
-    licence: str | None = None
 
-    @model_validator(mode="after")
-    def _check(self) -> "PopulationSource":
-        _exactly_one(self, ("raster", "vector", "osm_buildings"), "sources.population")
-        _source_options(self, "vector", "column", ("layer", "mask_values"), "sources.population",
-                        "the population column")
-        if self.method not in ("auto", "polygons", "warp"):
-            raise ValueError(f"sources.population.method {self.method!r}; expected auto, polygons or warp")
-        return self
+    def check_options(self) -> None:
+        _source_options(self, "vector", "column", ("layer", "mask_values"), self.SECTION, "the population column")
 
 
-class LanduseSource(_Section):
+class LanduseSource(_Source):
+    KINDS, SECTION = ("polygons", "raster", "osm"), "sources.landuse"
     polygons: Path | None = None
     code_column: str | None = None
     layer: str | None = None
@@ -150,17 +159,13 @@ class LanduseSource(_Section):
     scheme: str | None = None
     osm: bool = False
     mapping: Path | None = Field(default=None, description="user OSM land-use mapping YAML (osm: true only)")
-    licence: str | None = None
 
-    @model_validator(mode="after")
-    def _check(self) -> "LanduseSource":
-        _exactly_one(self, ("polygons", "raster", "osm"), "sources.landuse")
-        _source_options(self, "polygons", "code_column", ("layer",), "sources.landuse", "the class code column")
+    def check_options(self) -> None:
+        _source_options(self, "polygons", "code_column", ("layer",), self.SECTION, "the class code column")
         if self.osm and self.scheme:
             raise ValueError("sources.landuse: scheme applies to polygons/raster; OSM uses `mapping`")
         if self.mapping is not None and not self.osm:
             raise ValueError("sources.landuse: mapping applies to osm: true; polygons/raster use `scheme`")
-        return self
 
     def resolved_scheme(self, base: Path) -> str:
         """Built-in scheme name, or a user scheme path resolved against the region folder."""
@@ -178,19 +183,16 @@ class MilanSource(_Section):
     features: Path
 
 
-class PregriddedSource(_Section):
+class PregriddedSource(_Source):
+    KINDS, SECTION = ("spectragan", "milan"), "sources.pregridded"
     spectragan: Path | None = None
     milan: MilanSource | None = None
     columns: dict[str, Any] | None = Field(
         default=None, description="source column -> attribute | [attribute, sum|mean]")
-    licence: str | None = None
 
-    @model_validator(mode="after")
-    def _check(self) -> "PregriddedSource":
-        _exactly_one(self, ("spectragan", "milan"), "sources.pregridded")
+    def check_options(self) -> None:
         if self.milan is not None and not self.columns:
             raise ValueError("sources.pregridded.milan needs `columns` (none of its columns is an AppShot attribute)")
-        return self
 
 
 class Sources(_Section):

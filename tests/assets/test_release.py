@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -19,15 +18,13 @@ from assets.resources import AppshotSettings
 from pipelines.io_managers import io_managers
 from pipelines.schedules import release_schedule
 from pipelines.sensors import region_sensor
+from tests.appshot_model.release import conftest as release_fakes
 
 
 @pytest.fixture(scope="module")
 def fakes():
-    path = Path(__file__).resolve().parents[1] / "appshot_model" / "release" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("release_fakes_for_assets", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The fake model, generator and run folder of the release tests."""
+    return release_fakes
 
 
 def _run_folder(fakes, tmp_path: Path, blocked: str = "") -> Path:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import importlib.util
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli import app
+from tests.appshot_model.release import conftest as release_fakes
 
 runner = CliRunner()
 COMMANDS = [[], ["demo"], ["generate"], ["release"], ["release", "build"], ["release", "verify"], ["show"]]
@@ -18,11 +17,8 @@ COMMANDS = [[], ["demo"], ["generate"], ["release"], ["release", "build"], ["rel
 
 @pytest.fixture(scope="module")
 def fakes():
-    path = Path(__file__).resolve().parents[1] / "appshot_model" / "release" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("release_fakes_for_cli", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The fake model, generator and run folder of the release tests."""
+    return release_fakes
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "appshot")

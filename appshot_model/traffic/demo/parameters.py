@@ -10,6 +10,9 @@ them against the CSV files. The temporal shapes follow the AppShot paper (Xu et 
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -20,27 +23,16 @@ from appshot_model.core.names import SERVICES
 # Published parameters (seed 004) -- checked against the CSV files by the tests.
 # --------------------------------------------------------------------------------------------
 
+#: The published numbers used here, as released (``seed004.json`` beside this module).
+SEED004 = json.loads((Path(__file__).with_name("seed004.json")).read_text())
 #: Rows of ``sessions_share.csv`` (seed 004, Table 1 as released in nds-group/MobileTrafficDists):
 #: app -> (percent of sessions, percent of traffic volume). Only the apps used here.
-SEED004_SHARES: dict[str, tuple[float, float]] = {
-    "Facebook": (36.72693753080527, 2.7512148179869858),
-    "Facebook Live": (1.3591626155277197, 18.03939905871361),
-    "Instagram (main)": (13.3780770483262, 0.0620114851142113),
-    "Instagram (videos)": (6.629046169035986, 11.67174331452272),
-    "SnapChat": (17.80675994898767, 0.6013820060979026),
-    "WhatsApp": (1.028294852769864, 0.1181189812260191),
-    "Netflix": (3.0151292345581204, 14.213501516847678),
-    "Twitter (main)": (1.0744706779872726, 0.4252929739274635),
-    "Twitter (videos)": (0.3190297258008376, 10.539879790545228),
-    "Apple iCloud": (1.4991296400691794, 11.23519370224616),
-    "Deezer": (1.243534309262434, 2.9357465049572893),
-    "Amazon": (1.0626309892077066, 0.4015616109673625),
-    "Twitch": (0.8839472333946528, 13.237985047619285),
-}
+SEED004_SHARES: dict[str, tuple[float, float]] = {app: tuple(v) for app, v in SEED004["sessions_share"].items()}
 
 #: Which seed-004 apps stand for each AppShot service. Same-name apps are summed over their
-#: variants (main + videos, Facebook + Facebook Live). The release has no YouTube, Apple Store,
-#: iTunes or Google Play rows; the nearest kind of app stands in (assumption): the live/video
+#: variants (main + videos, Facebook + Facebook Live). ``sessions_share.csv`` has no YouTube, Apple Store,
+#: iTunes or Google Play rows (the volume and duration tables do have a Youtube row, used by
+#: :mod:`appshot_model.sessions`); the nearest kind of app stands in (assumption): the live/video
 #: platform Twitch for YouTube, Apple's content service iCloud for the Apple Store, the music
 #: service Deezer for iTunes and the online store Amazon for Google Play.
 SERVICE_APPS: dict[str, tuple[str, ...]] = {
@@ -58,19 +50,9 @@ SERVICE_APPS: dict[str, tuple[str, ...]] = {
 
 #: ``arrival_coefs.csv`` (seed 004, section 5.1): load decile -> mean peak-hour session arrivals
 #: per minute at one base station (Gaussian ``loc``; its ``scale`` is loc / 10).
-SEED004_PEAK_RATE: dict[float, float] = {
-    0.1: 1.2178623325453113, 0.2: 2.304096453900709, 0.3: 4.180275413711584,
-    0.4: 6.782704885736801, 0.5: 9.98395996847912, 0.6: 13.885063593380615,
-    0.7: 18.90952143420016, 0.8: 25.616492237982666, 0.9: 36.74025307328605,
-    1.0: 71.06549231678487,
-}
+SEED004_PEAK_RATE: dict[float, float] = {float(d): v[0] for d, v in SEED004["arrivals_per_decile"].items()}
 #: ``arrival_coefs.csv``: load decile -> off-peak (night) Pareto scale, sessions per minute.
-SEED004_NONPEAK_SCALE: dict[float, float] = {
-    0.1: 0.16386524822695037, 0.2: 0.3381205673758865, 0.3: 0.6630851063829787,
-    0.4: 1.135354609929078, 0.5: 1.616063829787234, 0.6: 2.1042198581560285,
-    0.7: 2.6567375886524824, 0.8: 3.416843971631206, 0.9: 4.762163120567376,
-    1.0: 10.849716312056737,
-}
+SEED004_NONPEAK_SCALE: dict[float, float] = {float(d): v[1] for d, v in SEED004["arrivals_per_decile"].items()}
 #: Off-peak Pareto shape, the same for every decile (seed 004, section 5.1; ``alpha`` column).
 SEED004_PARETO_SHAPE = 1.765
 #: Day-time window of seed 004's slicing use case (section 6.1: every hour except 22:00-08:00).

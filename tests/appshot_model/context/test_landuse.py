@@ -1,5 +1,3 @@
-import importlib.util
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -13,11 +11,7 @@ from appshot_model.context.landuse import (landuse_from_osm_polygons, landuse_fr
 from appshot_model.core.errors import AppshotInputError
 from appshot_model.core.grid import Grid
 from appshot_model.core.names import LANDUSE_ATTRIBUTES
-
-_spec = importlib.util.spec_from_file_location(
-    "make_context_fixtures", Path(__file__).resolve().parents[2] / "fixtures" / "make_context_fixtures.py")
-fx = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fx)
+from tests.fixtures import make_context_fixtures as fx
 
 CLC = "landuse/corine_lanjaron/clc.gpkg"
 CLC_TIF = "landuse/corine_lanjaron/clc.tif"

@@ -1,5 +1,3 @@
-import importlib.util
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -12,11 +10,7 @@ from rasterio.warp import transform_bounds
 from appshot_model.context.population import population_from_raster, population_from_vector
 from appshot_model.core.errors import AppshotInputError
 from appshot_model.core.grid import Grid
-
-_spec = importlib.util.spec_from_file_location(
-    "make_context_fixtures", Path(__file__).resolve().parents[2] / "fixtures" / "make_context_fixtures.py")
-fx = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fx)
+from tests.fixtures import make_context_fixtures as fx
 
 HSY = "population/helsinki_hsy_2015/Vaestotietoruudukko_2015.shp"
 SAO = "population/sao_paulo/spo_hexgrid_EPSG32723.gpkg.zip"
