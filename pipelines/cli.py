@@ -184,7 +184,7 @@ def evaluate(
         except LocoTaskError as exc:
             raise _fail(exc, 1) from None
     try:
-        paths = write_loco(run, the_world, out, figures=figures)
+        paths = write_loco(run, out, the_world, figures=figures)
     except AppshotStorageError as exc:
         raise _fail(exc, 1) from None
     console.print(f"evaluation finished in {run.record['wall_seconds']:.0f} s on {run.record['workers']} worker(s); "

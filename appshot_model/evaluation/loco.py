@@ -487,12 +487,23 @@ def time_table(rows: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def write_loco(run: LocoRun, world: World, csv_path: str | os.PathLike, figures: bool = True) -> dict[str, Path]:
+def sort_rows(rows: pd.DataFrame, hours: Sequence[str]) -> pd.DataFrame:
+    """Rows in the committed order: hour (``hours`` order), held-out city, method (``data`` first, then
+    :data:`~appshot_model.evaluation.baselines.METHODS` order), seed."""
+    methods = [DATA, *METHODS]
+    key = pd.DataFrame({"hour": rows["hour"].map(list(hours).index), "held_out": rows["held_out"],
+                        "method": rows["method"].map(lambda m: methods.index(m) if m in methods else len(methods)),
+                        "seed": rows["seed"].fillna(-1).astype(int)})
+    return rows.loc[key.sort_values(["hour", "held_out", "method", "seed"], kind="stable").index].reset_index(drop=True)
+
+
+def write_loco(run: LocoRun, csv_path: str | os.PathLike, world: World | None = None, figures: bool = True
+               ) -> dict[str, Path]:
     """Write a run beside ``csv_path`` (each file atomically): ``<name>.csv`` the scores (:data:`ROW_COLUMNS`),
     ``<name>_details.csv`` every column, ``<name>_run.json`` the run record, ``<name>.md`` the Table II-style
     summary (mean over held-out cities and seeds, ± the spread over seeds) with the record and the time per
-    method, and with ``figures`` ``<name>_figures/`` (per fold: maps, stochasticity, share errors; per hour:
-    metric bars). Returns the paths by kind."""
+    method, and with ``figures`` ``<name>_figures/`` (per hour: metric bars; per fold, when ``world`` is given
+    and the run has sample digests: maps, stochasticity, share errors). Returns the paths by kind."""
     csv_path = Path(csv_path)
     stem = csv_path.with_suffix("")
     paths = {"scores": write_scores(run.scores, csv_path),
@@ -529,7 +540,7 @@ def write_loco(run: LocoRun, world: World, csv_path: str | os.PathLike, figures:
         tmp.write_text("\n".join(lines), encoding="utf-8")
     if figures:
         folder = stem.with_name(f"{stem.name}_figures")
-        for fold, digests in run.digests.items():
+        for fold, digests in (run.digests.items() if world is not None else ()):
             for name, png in fold_figures(world, fold, digests).items():
                 with atomic_path(folder / f"{name}_{fold.held_out}_{fold.hour}.png") as tmp:
                     tmp.write_bytes(png)

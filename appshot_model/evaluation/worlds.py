@@ -100,6 +100,10 @@ def demo_world(cities: Sequence | None = None, seed: int = 0, days: int = 28,
         traffic = simulate_traffic(city, contexts[city.name], seed=seed, days=days)
         for hour in hours:
             peaks[(city.name, hour)] = peak_snapshots(traffic, hour)
-    return ArrayWorld("demo", contexts, peaks,
-                      {"kind": "simulated demo world", "seed": int(seed), "days": int(days),
-                       "cities": {c.name: [c.grid.height, c.grid.width] for c in cities}})
+    return ArrayWorld("demo", contexts, peaks, demo_description(contexts, seed, days))
+
+
+def demo_description(contexts: Mapping[str, xr.DataArray], seed: int, days: int) -> dict:
+    """The run record's description of a demo world simulated with ``seed`` over ``days`` (city grid shapes)."""
+    return {"kind": "simulated demo world", "seed": int(seed), "days": int(days),
+            "cities": {name: [int(c.sizes["y"]), int(c.sizes["x"])] for name, c in sorted(contexts.items())}}

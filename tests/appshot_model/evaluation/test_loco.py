@@ -80,7 +80,7 @@ def test_a_fold_rerun_alone_on_one_worker_reproduces_its_rows(world, full_run):
 
 
 def test_outputs_are_written_atomically_and_read_back_exactly(world, full_run, tmp_path):
-    paths = write_loco(full_run, world, tmp_path / "tiny_loco.csv")
+    paths = write_loco(full_run, tmp_path / "tiny_loco.csv", world)
     scores = read_scores(paths["scores"], ROW_COLUMNS)
     assert compare_scores(scores, full_run.rows, KEYS, HEADLINE_METRICS) == []
     assert compare_scores(full_run.rows, scores, KEYS, HEADLINE_METRICS) == []
