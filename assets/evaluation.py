@@ -9,8 +9,18 @@ from pathlib import Path
 
 import pandas as pd
 import xarray as xr
-from dagster import (AllPartitionMapping, AssetExecutionContext, AssetIn, AssetsDefinition, DimensionPartitionMapping,
-                     IdentityPartitionMapping, MetadataValue, MultiPartitionMapping, PartitionsDefinition, asset)
+from dagster import (
+    AllPartitionMapping,
+    AssetExecutionContext,
+    AssetIn,
+    AssetsDefinition,
+    DimensionPartitionMapping,
+    IdentityPartitionMapping,
+    MetadataValue,
+    MultiPartitionMapping,
+    PartitionsDefinition,
+    asset,
+)
 
 from appshot_model.core.names import PEAK_HOURS
 from appshot_model.evaluation.loco import Fold, LocoRun, fold_figures, run_loco, sort_rows, write_loco
@@ -105,6 +115,7 @@ def evaluation_report_asset() -> AssetsDefinition:
             **{k: v for png in sorted(paths["figures"].glob("metrics_*.png"))
                for k, v in png_metadata(png.read_bytes(), png, png.stem).items()}})
         return {"csv": str(paths["scores"]), "markdown": str(paths["summary"]),
-                "table": summary.reset_index().to_dict(orient="records")}
+                "table": summary.reset_index().astype(object).where(summary.reset_index().notna(), None)
+                .to_dict(orient="records")}  # NaN (e.g. the Data row's spread over seeds) as JSON null
 
     return evaluation_report

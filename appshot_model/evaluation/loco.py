@@ -20,8 +20,8 @@ multiprocess executor: ``docs/evaluation.md``.
 from __future__ import annotations
 
 import heapq
-import json
 import itertools
+import json
 import math
 import multiprocessing
 import os
@@ -45,17 +45,28 @@ from appshot_model.evaluation.baselines import BASELINES, METHODS, Budget, gener
 from appshot_model.evaluation.folds import fold_inputs
 from appshot_model.evaluation.metrics import HEADLINE_METRICS, score
 from appshot_model.evaluation.reference import DATA, split_snapshots
-from appshot_model.evaluation.report import (compare_scores, maps_figure, metrics_figure, read_scores,
-                                             results_markdown, seed_summary, share_error_figure, stochasticity_figure,
-                                             write_scores)
+from appshot_model.evaluation.report import (
+    compare_scores,
+    maps_figure,
+    metrics_figure,
+    read_scores,
+    results_markdown,
+    seed_summary,
+    share_error_figure,
+    stochasticity_figure,
+    write_scores,
+)
 from appshot_model.evaluation.worlds import World
 from appshot_model.model.train import THREADS_ENV
 
 #: Columns of the per-fold scores (one row per held-out city x hour x method x seed; ``data`` has no seed).
 ROW_COLUMNS = ("world", "held_out", "hour", "method", "seed", *HEADLINE_METRICS)
-#: Further per-row numbers kept beside the scores (diagnostics and the time each step took, in seconds).
+#: Further per-row numbers kept beside the scores: diagnostics, the CPU seconds of each step in its worker (one
+#: thread, so wall time on an idle core; the Data row's "train" is the fold's attribute selection and
+#: normalisation, its NEMD includes the denominators every method reuses) and the task's wall seconds.
 DETAIL_COLUMNS = ("pairwise_ssim_error", "share_error", "n_pairs", "n_nemd_pairs", "n_nemd_undefined",
-                  "train_seconds", "generate_seconds", "score_seconds", "nemd_seconds", "cpu_seconds")
+                  "train_seconds", "generate_seconds", "score_seconds", "nemd_seconds", "wall_seconds")
+TIME_COLUMNS = ("train_seconds", "generate_seconds", "score_seconds", "nemd_seconds", "wall_seconds")
 DEFAULT_METHODS = ("appshot", *BASELINES)
 DEFAULT_SEEDS = (0, 1, 2)
 #: torch intra-op threads of every evaluation worker (rows are reproduced only with the same count).
@@ -226,19 +237,18 @@ def method_seeds(world: str, fold: Fold, method: str, seed: int) -> tuple[int, i
 
 def prepare_fold(world: World, fold: Fold, settings: LocoSettings) -> FoldReference:
     """Fit the fold's inputs on its training cities and score the Data row (caching NEMD denominators)."""
-    started, cpu = time.perf_counter(), time.process_time()
+    clock = _Clock()
     train = [c for c in world.cities if c != fold.held_out]
     contexts = {c: world.context(c) for c in world.cities}
     snapshots = {c: world.snapshots(c, fold.hour) for c in world.cities}
     attributes, normalisation = fold_inputs(contexts, snapshots, train, settings.spearman_threshold)
-    fitted = time.perf_counter()
+    clock.lap("train_seconds")
     first, second = split_snapshots(real_snapshots(world, fold.held_out, fold.hour))
     denominators: dict = {}
     timings: dict = {}
     scores = score(first, second, emd_cache=denominators, timings=timings, **settings.score_options())
-    seconds = {"train_seconds": round(fitted - started, 3),
-               "score_seconds": round(time.perf_counter() - fitted, 3),
-               "nemd_seconds": round(timings["nemd"], 3), "cpu_seconds": round(time.process_time() - cpu, 3)}
+    clock.lap("score_seconds")
+    seconds = clock.seconds(nemd_seconds=timings["nemd"])
     return FoldReference(fold, train, attributes, normalisation, scores, denominators, seconds)
 
 
@@ -246,22 +256,35 @@ def evaluate_method(world: World, reference: FoldReference, method: str, seed: i
                     settings: LocoSettings) -> MethodOutcome:
     """Train ``method`` on the fold's training cities with ``seed``, generate the held-out city and score it."""
     fold = reference.fold
-    started, cpu = time.perf_counter(), time.process_time()
+    clock = _Clock()
     train_seed, generate_seed = method_seeds(world.name, fold, method, seed)
     fitted = train_method(method, {c: world.context(c) for c in reference.training_cities},
                           {c: world.snapshots(c, fold.hour) for c in reference.training_cities},
                           reference.attributes, reference.normalisation, fold.hour, seed=train_seed,
                           budget=settings.budget())
-    trained = time.perf_counter()
+    clock.lap("train_seconds")
     samples = generate_method(fitted, world.context(fold.held_out), settings.samples, generate_seed)
-    generated = time.perf_counter()
+    clock.lap("generate_seconds")
     timings: dict = {}
     scores = score(real_snapshots(world, fold.held_out, fold.hour), samples, emd_cache=dict(reference.denominators),
                    timings=timings, **settings.score_options())
-    seconds = {"train_seconds": round(trained - started, 3), "generate_seconds": round(generated - trained, 3),
-               "score_seconds": round(time.perf_counter() - generated, 3), "nemd_seconds": round(timings["nemd"], 3),
-               "cpu_seconds": round(time.process_time() - cpu, 3)}
+    clock.lap("score_seconds")
+    seconds = clock.seconds(nemd_seconds=timings["nemd"])
     return MethodOutcome(fold, method, int(seed), scores, seconds, SampleDigest.of(samples))
+
+
+class _Clock:
+    """CPU seconds of this process per named step, and the wall seconds since creation."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu, self.laps = time.perf_counter(), time.process_time(), {}
+
+    def lap(self, name: str) -> None:
+        now = time.process_time()
+        self.laps[name], self.cpu = now - self.cpu, now
+
+    def seconds(self, **more: float) -> dict[str, float]:
+        return {k: round(v, 3) for k, v in {**self.laps, **more, "wall_seconds": time.perf_counter() - self.wall}.items()}
 
 
 def _row(world: str, fold: Fold, method: str, seed: int | None, scores: dict, seconds: dict) -> dict:
@@ -446,7 +469,7 @@ def _collect(world: World, settings: LocoSettings, folds: list[Fold], references
         "world": world.name, "world_description": dict(getattr(world, "description", {}) or {}),
         "folds": [f.key for f in folds], "settings": settings.record(), "code": code_version(),
         "workers": workers, "wall_seconds": round(wall, 1),
-        "task_cpu_seconds": round(float(np.nansum(frame["cpu_seconds"])), 1),
+        "task_cpu_seconds": round(float(np.nansum(frame[["train_seconds", "generate_seconds", "score_seconds"]])), 1),
         "machine": {"cores_available": len(available_cores()), "cpu_count": os.cpu_count(),
                     "platform": platform.platform(), "python": platform.python_version(),
                     "load_average_start": load_start, "load_average_end": _load_average()},
@@ -479,10 +502,9 @@ def fold_figures(world: World, fold: Fold, digests: dict[str, list[SampleDigest]
 
 
 def time_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """Mean seconds per row of each step (train, generate, score, of which NEMD; CPU of the task) by
-    method, over folds and seeds; ``data`` is the fold preparation (selection + normalisation as "train")."""
-    columns = ["train_seconds", "generate_seconds", "score_seconds", "nemd_seconds", "cpu_seconds"]
-    table = rows.groupby("method", sort=False)[columns].mean()
+    """Mean seconds per row by method, over folds and seeds: CPU seconds of each step (train, generate, score, of
+    which NEMD) and the task's wall seconds; ``data`` is the fold preparation (:data:`DETAIL_COLUMNS`)."""
+    table = rows.groupby("method", sort=False)[list(TIME_COLUMNS)].mean()
     table["rows"] = rows.groupby("method", sort=False).size()
     return table
 
@@ -495,6 +517,25 @@ def sort_rows(rows: pd.DataFrame, hours: Sequence[str]) -> pd.DataFrame:
                         "method": rows["method"].map(lambda m: methods.index(m) if m in methods else len(methods)),
                         "seed": rows["seed"].fillna(-1).astype(int)})
     return rows.loc[key.sort_values(["hour", "held_out", "method", "seed"], kind="stable").index].reset_index(drop=True)
+
+
+def run_description(record: dict) -> list[str]:
+    """Markdown bullet lines of a run record: world, folds, budget, NEMD, threads, code version, workers, time."""
+    settings, code, machine = record["settings"], record["code"], record["machine"]
+    nemd = "exact" if settings["nemd_method"] == "exact" else f"coarse block {settings['nemd_block']} (APPROXIMATE)"
+    budget = ", ".join(f"{k} {settings[k]}" for k in ("batch_size", "features") if settings[k] is not None)
+    return [
+        f"- world: {record['world']} {json.dumps(record['world_description'], sort_keys=True)}",
+        f"- folds: {len(record['folds'])}; methods: {', '.join(settings['methods'])}; seeds: {settings['seeds']}",
+        (f"- budget: optimiser steps per model {json.dumps(record.get('steps_per_model'))}"
+         f"{'; ' + budget if budget else ''}; {settings['samples']} samples; NEMD {nemd} on "
+         f"{settings['nemd_pairs'] or 'every'} pair(s) per service; torch threads per worker {settings['torch_threads']}"),
+        (f"- code: appshot_model sha256 {code['appshot_model_sha256'][:16]}..., git commit {code['git_commit']}"
+         f"{' (working tree differs)' if code['git_dirty'] else ''}"),
+        (f"- {record['workers']} worker(s); wall time {record['wall_seconds']:.0f} s; CPU in tasks "
+         f"{record['task_cpu_seconds']:.0f} s; load average at start {machine['load_average_start']}, at end "
+         f"{machine['load_average_end']} ({machine['cores_available']} cores available)"),
+    ]
 
 
 def write_loco(run: LocoRun, csv_path: str | os.PathLike, world: World | None = None, figures: bool = True
@@ -516,25 +557,14 @@ def write_loco(run: LocoRun, csv_path: str | os.PathLike, world: World | None = 
     with atomic_path(paths["record"]) as tmp:
         tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     summary = seed_summary(run.rows)
-    settings = record["settings"]
-    code = record["code"]
     lines = [
-        f"Per-fold scores: `{csv_path.name}` (one row per held-out city x hour x method x seed); details and "
-        f"seconds per step: `{stem.name}_details.csv`; run record: `{paths['record'].name}`.", "",
-        f"- world: {run.world} {json.dumps(record['world_description'], sort_keys=True)}",
-        f"- folds: {len(record['folds'])}; methods: {', '.join(settings['methods'])}; seeds: {settings['seeds']}",
-        f"- budget: optimiser steps per model {json.dumps(record['steps_per_model'])}; {settings['samples']} samples; "
-        f"NEMD {settings['nemd_method']}{'' if settings['nemd_method'] == 'exact' else ' block ' + str(settings['nemd_block'])}"
-        f" on {settings['nemd_pairs'] or 'every'} pair(s) per service; torch threads per worker "
-        f"{settings['torch_threads']}",
-        f"- code: appshot_model sha256 {code['appshot_model_sha256'][:16]}..., git commit {code['git_commit']}"
-        f"{' (working tree differs)' if code['git_dirty'] else ''}",
-        f"- {record['workers']} worker(s); wall time {record['wall_seconds']:.0f} s; CPU in tasks "
-        f"{record['task_cpu_seconds']:.0f} s; load average at start {record['machine']['load_average_start']}, "
-        f"at end {record['machine']['load_average_end']} ({record['machine']['cores_available']} cores available)",
-        "", results_markdown(summary, f"Leave-one-city-out fidelity ({run.world} world): mean over held-out "
-                                      f"cities, ± standard deviation over seeds"),
-        "## Seconds per row (mean over folds and seeds)", "", time_table(run.rows).round(2).to_markdown(), ""]
+        (f"Per-fold scores: `{csv_path.name}` (one row per held-out city x hour x method x seed); details and "
+         f"seconds per step: `{stem.name}_details.csv`; run record: `{paths['record'].name}`."), "",
+        *run_description(record), "",
+        results_markdown(summary, f"Leave-one-city-out fidelity ({run.world} world): mean over held-out cities, "
+                                  "± standard deviation over seeds"),
+        "## Seconds per row (mean over folds and seeds; CPU seconds per step, wall seconds per task)", "",
+        time_table(run.rows).round(2).to_markdown(), ""]
     paths["summary"] = stem.with_suffix(".md")
     with atomic_path(paths["summary"]) as tmp:
         tmp.write_text("\n".join(lines), encoding="utf-8")

@@ -103,6 +103,12 @@ def _fmt(metric: str, value: float) -> str:
     return f"{value:.2f}"
 
 
+def _cell(table: pd.DataFrame, column: str, row: str) -> str:
+    text = _fmt(column, table.at[row, column])
+    spread = table.at[row, f"{column}_sd"] if f"{column}_sd" in table.columns else math.nan
+    return text if not np.isfinite(spread) else f"{text} ± {_fmt(column, spread)}"
+
+
 def results_markdown(table: pd.DataFrame, title: str = "Fidelity (mean over test cities)") -> str:
     """One Markdown table per hour: methods x metrics, WErr and errors in %, PSNR in dB. A ``<metric>_sd``
     column (:func:`seed_summary`) is shown as ``mean ± sd``."""
@@ -111,12 +117,7 @@ def results_markdown(table: pd.DataFrame, title: str = "Fidelity (mean over test
         part = table.loc[hour]
         columns = [c for c in part.columns if not c.endswith("_sd")]
 
-        def cell(column: str, row: str) -> str:
-            text = _fmt(column, part.at[row, column])
-            spread = part.at[row, f"{column}_sd"] if f"{column}_sd" in part.columns else math.nan
-            return text if not np.isfinite(spread) else f"{text} ± {_fmt(column, spread)}"
-
-        shown = pd.DataFrame({METRIC_LABELS.get(c, c): [cell(c, r) for r in part.index] for c in columns},
+        shown = pd.DataFrame({METRIC_LABELS.get(c, c): [_cell(part, c, r) for r in part.index] for c in columns},
                              index=part.index)
         lines += [f"## {hour}", "", shown.to_markdown(), ""]
     return "\n".join(lines)

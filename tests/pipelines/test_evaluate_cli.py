@@ -4,11 +4,11 @@ checks it against the first run's CSV bit for bit, reports differing settings, r
 import pytest
 from typer.testing import CliRunner
 
-import pipelines.cli as cli
 from appshot_model.evaluation.loco import ROW_COLUMNS
 from appshot_model.evaluation.report import read_scores
 from appshot_model.evaluation.worlds import demo_world
 from appshot_model.traffic.demo import small_demo_city
+from pipelines import cli
 
 runner = CliRunner()
 CITIES = [small_demo_city("alpha", 20, 22), small_demo_city("beta", 24, 20, seed_offset=1),
