@@ -186,6 +186,8 @@ def main() -> None:
     parser.add_argument("--scan-steps", type=int, default=None,
                         help="also train every method with this many steps on the smallest city asked for, fit "
                              "CPU seconds = a + b * steps and extrapolate training to each method's default steps")
+    parser.add_argument("--scan-methods", nargs="+", default=None,
+                        help="methods of the --scan-steps run (default: every trained method asked for)")
     parser.add_argument("--samples", type=int, default=10)
     parser.add_argument("--nemd", choices=["exact", "coarse"], default="exact")
     parser.add_argument("--nemd-pairs", type=int, default=1)
@@ -203,12 +205,14 @@ def main() -> None:
     rows = measure(world, args.methods, [Fold(c, h) for h in args.hours for c in args.cities], args, args.steps)
     if args.scan_steps:
         smallest = min(args.cities, key=cells.get)
-        scan = measure(world, [m for m in args.methods if METHODS[m].family != "fdas"],
+        scanned = args.scan_methods or [m for m in args.methods if METHODS[m].family != "fdas"]
+        scan = measure(world, scanned,
                        [Fold(smallest, args.hours[0])], args, args.scan_steps)
         rows = pd.concat([rows, scan[scan["method"] != "data"]], ignore_index=True)
     estimate, table = extrapolate(rows, cells, len(PEAK_HOURS), args.full_seeds, args.full_workers)
-    how = ("training CPU seconds linear in steps, fitted to the two budgets measured" if args.scan_steps
-           else "training CPU seconds as measured at the budget above")
+    scanned = set(rows.loc[rows["steps"] == args.scan_steps, "method"]) if args.scan_steps else set()
+    how = (f"training CPU seconds linear in steps, fitted to the two budgets measured, for {sorted(scanned)}; "
+           if scanned else "") + "training CPU seconds as measured (NOT scaled to the default steps) for the others"
     print(f"\nEXTRAPOLATED per task at each method's default steps ({how}; generation + scoring as a power law "
           "of the held-out city's cells):")
     print(table.round(1).to_markdown(index=False))

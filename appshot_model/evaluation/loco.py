@@ -19,6 +19,8 @@ multiprocess executor: ``docs/evaluation.md``.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import heapq
 import itertools
 import json
@@ -26,6 +28,8 @@ import math
 import multiprocessing
 import os
 import platform
+import queue as queue_module
+import signal
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -334,9 +338,13 @@ def available_cores() -> list[int]:
 _WORKER_WORLD: World | None = None
 
 
-def _start_worker(world: World, cores) -> None:
-    """Worker initialiser: keep the world, use one torch (and BLAS/OpenMP) thread, pin to one core."""
+def _start_worker(world: World, cores, pids) -> None:
+    """Worker initialiser: report the process id, end with the parent (Linux), keep the world, use one torch
+    (and BLAS/OpenMP) thread, pin to one core."""
     global _WORKER_WORLD
+    pids.put(os.getpid())
+    with contextlib.suppress(OSError, AttributeError):  # prctl(PR_SET_PDEATHSIG, SIGTERM): Linux only
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
     os.environ[THREADS_ENV] = str(EVALUATION_THREADS)
     torch.set_num_threads(EVALUATION_THREADS)
     threadpool_limits(EVALUATION_THREADS)
@@ -399,47 +407,60 @@ def run_loco(world: World, settings: LocoSettings, folds: Sequence[Fold] | None 
     order = itertools.count()  # ties keep the order of submission
     for fold in folds:
         heapq.heappush(queue, (-1e9 - _cells(world, fold.held_out), next(order), ("prepare", fold)))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker,
-                             initargs=(world, pin)) as pool:
-        running: dict[Future, tuple] = {}
-        try:
-            while queue or running:
-                while queue and len(running) < workers:
-                    _, _, task = heapq.heappop(queue)
-                    if task[0] == "prepare":
-                        running[pool.submit(_prepare_task, task[1], settings)] = task
-                    else:
-                        _, fold, method, seed = task
-                        running[pool.submit(_method_task, references[fold], method, seed, settings)] = task
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    task = running.pop(future)
-                    try:
-                        result = future.result()
-                    except Exception as exc:
-                        what = "fold preparation" if task[0] == "prepare" else f"{task[2]} seed {task[3]}"
-                        raise LocoTaskError(f"{world.name} {task[1].key}: {what} failed: "
-                                            f"{type(exc).__name__}: {exc}") from exc
-                    fold = task[1]
-                    if task[0] == "prepare":
-                        references[fold] = result
-                        for method in settings.methods:
-                            for seed in settings.seeds:
-                                heapq.heappush(queue, (-_method_cost(world, fold, method), next(order),
-                                                       ("method", fold, method, seed)))
-                        what = DATA
-                    else:
-                        outcomes[(fold, task[2], task[3])] = result
-                        what = f"{task[2]} seed {task[3]}"
-                    done[fold] += 1
-                    if on_progress:
-                        on_progress(LocoProgress(fold, what, done[fold], per_fold))
-        except BaseException:
-            for future in running:
-                future.cancel()
-            raise
+    pids = context.Queue()
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker,
+                               initargs=(world, pin, pids))
+    running: dict[Future, tuple] = {}
+    try:
+        while queue or running:
+            while queue and len(running) < workers:
+                _, _, task = heapq.heappop(queue)
+                if task[0] == "prepare":
+                    running[pool.submit(_prepare_task, task[1], settings)] = task
+                else:
+                    _, fold, method, seed = task
+                    running[pool.submit(_method_task, references[fold], method, seed, settings)] = task
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                task = running.pop(future)
+                try:
+                    result = future.result()
+                except Exception as exc:
+                    what = "fold preparation" if task[0] == "prepare" else f"{task[2]} seed {task[3]}"
+                    raise LocoTaskError(f"{world.name} {task[1].key}: {what} failed: "
+                                        f"{type(exc).__name__}: {exc}") from exc
+                fold = task[1]
+                if task[0] == "prepare":
+                    references[fold] = result
+                    for method in settings.methods:
+                        for seed in settings.seeds:
+                            heapq.heappush(queue, (-_method_cost(world, fold, method), next(order),
+                                                   ("method", fold, method, seed)))
+                    what = DATA
+                else:
+                    outcomes[(fold, task[2], task[3])] = result
+                    what = f"{task[2]} seed {task[3]}"
+                done[fold] += 1
+                if on_progress:
+                    on_progress(LocoProgress(fold, what, done[fold], per_fold))
+    except BaseException:  # a failed task or an interrupt: stop at once, do not wait for running tasks
+        pool.shutdown(wait=False, cancel_futures=True)
+        _end_workers(pids)
+        raise
+    pool.shutdown(wait=True)
     wall = time.perf_counter() - started
     return _collect(world, settings, folds, references, outcomes, workers, wall, load_start)
+
+
+def _end_workers(pids) -> None:
+    """Terminate the worker processes whose ids the initialiser reported."""
+    while True:
+        try:
+            pid = pids.get_nowait()
+        except queue_module.Empty:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
 
 
 def _load_average() -> list[float] | None:

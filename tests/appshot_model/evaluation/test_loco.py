@@ -14,6 +14,7 @@ from appshot_model.evaluation.loco import (
     ROW_COLUMNS,
     Fold,
     LocoSettings,
+    LocoTaskError,
     method_seeds,
     plan_folds,
     run_loco,
@@ -128,3 +129,11 @@ def test_bad_arguments_give_clear_errors(world):
     peaks = {key: value for key, value in world.peaks.items() if key != ("beta", "evening")}
     with pytest.raises(AppshotInputError, match=r"no peak snapshots for \['beta\|evening'\]"):
         ArrayWorld("demo", world.contexts, peaks)
+
+
+def test_a_failing_task_stops_the_run_with_its_fold_method_and_seed(world):
+    contexts = dict(world.contexts)
+    contexts["gamma"] = contexts["gamma"].copy(data=np.full(contexts["gamma"].shape, np.nan, np.float32))
+    broken = ArrayWorld("demo", contexts, world.peaks)
+    with pytest.raises(LocoTaskError, match=r"demo alpha\|morning: (fold preparation|cnn seed 0) failed: "):
+        run_loco(broken, LocoSettings(methods=("cnn",), seeds=(0,), **TINY), [Fold("alpha", "morning")], workers=1)
