@@ -83,10 +83,13 @@ SCORE_COST_PER_10K_CELLS = 4.0
 
 @dataclass(frozen=True)
 class LocoSettings:
-    """What a leave-one-city-out run trains and how it scores. ``steps``, ``batch_size``, ``features``: the
-    training :class:`~appshot_model.evaluation.baselines.Budget` of every model (``None``: each method's
-    default); ``samples``: generated snapshots per method, fold and seed;
-    ``nemd_pairs``: real/generated map pairs per service scored with NEMD (``None``: every pair);
+    """What a leave-one-city-out run trains and how it scores.
+
+    ``methods``: keys of :data:`~appshot_model.evaluation.baselines.METHODS` (an alias whose model is also
+    listed is dropped); ``seeds``: evaluation seeds (one training and generation per method, fold and seed);
+    ``steps``, ``batch_size``, ``features``: the training :class:`~appshot_model.evaluation.baselines.Budget`
+    of every model (``None``: each method's default); ``samples``: generated snapshots per method, fold and
+    seed; ``nemd_pairs``: real/generated map pairs per service scored with NEMD (``None``: every pair);
     ``nemd_method``/``nemd_block``: exact NEMD or the coarse block approximation
     (:func:`appshot_model.evaluation.emd.emd_grid`)."""
 
@@ -108,6 +111,8 @@ class LocoSettings:
             raise AppshotInputError("no method to evaluate; give at least one of " + ", ".join(METHODS))
         for method in self.methods:
             method_spec(method)  # names the valid methods when unknown
+        # an alias (e.g. appshot_l1_d1_d2 = appshot) is not trained again when its model is in the list
+        object.__setattr__(self, "methods", tuple(m for m in self.methods if METHODS[m].same_as not in self.methods))
         if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
             raise AppshotInputError(f"seeds must be distinct integers >= 0, got {list(self.seeds)}")
         for name in ("steps", "batch_size", "features"):

@@ -137,3 +137,8 @@ def test_a_failing_task_stops_the_run_with_its_fold_method_and_seed(world):
     broken = ArrayWorld("demo", contexts, world.peaks)
     with pytest.raises(LocoTaskError, match=r"demo alpha\|morning: (fold preparation|cnn seed 0) failed: "):
         run_loco(broken, LocoSettings(methods=("cnn",), seeds=(0,), **TINY), [Fold("alpha", "morning")], workers=1)
+
+
+def test_aliases_are_not_trained_twice():
+    assert LocoSettings(methods=("appshot", "appshot_l1_d1_d2", "appshot_kernel_3", "cnn")).methods == ("appshot", "cnn")
+    assert LocoSettings(methods=("appshot_kernel_3",)).methods == ("appshot_kernel_3",)
