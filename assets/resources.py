@@ -8,6 +8,7 @@ from pathlib import Path
 from dagster import ConfigurableResource
 from pydantic import Field
 
+from appshot_model.evaluation.loco import LocoSettings
 from appshot_model.evaluation.privacy import PrivacyThresholds
 
 DEFAULT_DATA_DIR = "data"
@@ -76,15 +77,31 @@ class PrivacySettings(ConfigurableResource):
 
 
 class EvaluationSettings(ConfigurableResource):
-    """Leave-one-city-out evaluation: methods, training budget, samples and NEMD pairs."""
+    """Leave-one-city-out evaluation (appshot_model.evaluation.loco): methods, seeds, training budget, samples,
+    NEMD and worker processes."""
 
     methods: list[str] = Field(
         default_factory=lambda: ["appshot", "fdas", "cnn", "pix2pix", "independent"],
         description="Methods to train per held-out city x hour (keys of appshot_model.evaluation.baselines.METHODS: "
                     "appshot, the baselines and the appshot_* ablations).")
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2],
+                             description="Evaluation seeds: each method is trained and generated once per seed.")
     steps: int | None = Field(
         default=None, description="Optimiser steps per trained model (None: each method's default).")
-    samples: int = Field(default=10, description="Generated snapshots per method, held-out city and hour.")
+    batch_size: int | None = Field(default=None, description="Batch per optimiser step (None: each method's default).")
+    features: int | None = Field(default=None, description="Base network width (None: each method's default).")
+    samples: int = Field(default=10, description="Generated snapshots per method, held-out city, hour and seed.")
     nemd_max_pairs: int | None = Field(
-        default=1, description="Real/generated map pairs per service scored with exact NEMD (None: all pairs; "
-                               "about 5 s per pair at 97 x 123).")
+        default=1, description="Real/generated map pairs per service scored with NEMD (None: all pairs; "
+                               "exact NEMD costs about 3-5 s per pair at 97 x 123).")
+    nemd_method: str = Field(default="exact", description="'exact' NEMD or 'coarse' (APPROXIMATE, 2 x 2 block sums; "
+                                                          "measured error in docs/evaluation.md).")
+    workers: int | None = Field(default=None, description="Worker processes per loco_scores partition, one torch "
+                                                          "thread each (None: the cores available).")
+
+    def loco_settings(self, spearman_threshold: float) -> LocoSettings:
+        """The driver's settings (the same rows as ``appshot evaluate`` with the same values)."""
+        return LocoSettings(methods=tuple(self.methods), seeds=tuple(self.seeds), steps=self.steps,
+                            batch_size=self.batch_size, features=self.features, samples=self.samples,
+                            nemd_pairs=self.nemd_max_pairs, nemd_method=self.nemd_method,
+                            spearman_threshold=spearman_threshold)

@@ -105,51 +105,108 @@ def demo(
     console.print(f"Dagster runs recorded in DAGSTER_HOME={home}; browse them with `dagster dev`")
 
 
+def _demo_world(seed: int):
+    from appshot_model.evaluation.worlds import demo_world
+
+    return demo_world(seed=seed)
+
+
+#: Worlds ``appshot evaluate --world`` knows: name -> builder taking the world seed.
+WORLDS = {"demo": _demo_world}
+
+
 @app.command()
 def evaluate(
-    data_dir: Annotated[Path, typer.Option(help="Where outputs are written (report: <data-dir>/evaluation).")] = Path("data"),
-    seed: Annotated[int, typer.Option(help="Seed of the demo world, training, generation and scoring.")] = 0,
+    out: Annotated[Path, typer.Option(help="Scores CSV (one row per held-out city x hour x method x seed); beside it "
+                                           "<name>_details.csv, <name>_run.json, the summary <name>.md and "
+                                           "<name>_figures/.")] = Path("data/evaluation/demo_loco.csv"),
+    world: Annotated[str, typer.Option(help="World to evaluate on: " + ", ".join(WORLDS) + ".")] = "demo",
+    world_seed: Annotated[int, typer.Option(help="Seed of the simulated demo world.")] = 0,
+    seeds: Annotated[int, typer.Option(help="Seeds 0..N-1 per method and fold (training and generation).")] = 3,
+    seed: Annotated[list[int] | None, typer.Option(
+        help="Run only this seed (repeatable; overrides --seeds), e.g. to rerun one row.")] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="Worker processes, one torch thread each (default: the cores available).")] = None,
     steps: Annotated[int | None, typer.Option(
         help="Training budget: optimiser steps per model, batch 64. Default: each method's own (AppShot and its "
              "ablations, CNN, Pix2Pix 600; independent 100 per service model; FDaS none).")] = None,
-    samples: Annotated[int, typer.Option(help="Generated snapshots per method, held-out city and hour.")] = 10,
+    samples: Annotated[int, typer.Option(help="Generated snapshots per method, held-out city, hour and seed.")] = 10,
     method: Annotated[list[str] | None, typer.Option(
         help="Method to evaluate (repeatable): appshot, fdas, cnn, pix2pix, independent, an appshot_* ablation, "
              "or 'baselines' / 'ablations' / 'all'. Default: appshot and the four baselines.")] = None,
     city: Annotated[list[str] | None, typer.Option(help="Held-out city (repeatable; default: every city).")] = None,
     hour: Annotated[list[str] | None, typer.Option(help="Peak hour (repeatable; default: all three).")] = None,
+    nemd: Annotated[str, typer.Option(
+        help="'exact' NEMD, or 'coarse' (APPROXIMATE: EMD between 2 x 2 block sums; measured error in "
+             "docs/evaluation.md).")] = "exact",
     nemd_pairs: Annotated[int, typer.Option(
-        help="Real/generated pairs per method and service scored with exact NEMD (about 5 s each at 97 x 123).")] = 1,
+        help="Real/generated pairs per method and service scored with NEMD (exact: about 3-5 s each at 97 x 123).")] = 1,
+    compare: Annotated[Path | None, typer.Option(
+        help="A committed scores CSV: check that every row of this run reproduces its row there bit for bit "
+             "(exit 1 if not).")] = None,
+    figures: Annotated[bool, typer.Option(help="Write the per-fold and per-hour figures.")] = True,
 ) -> None:
-    """Leave-one-city-out evaluation on the demo world: for each held-out city x peak hour, train every
-    method on the other cities, generate the held-out city, score it beside the Data reference, and
-    write the Table II-like report (CSV, Markdown, figures)."""
+    """Leave-one-city-out evaluation: for each held-out city x peak hour, fit attribute selection and normalisation
+    on the other cities, train every method with every seed, generate the held-out city and score it beside the
+    Data reference; folds x methods x seeds run in parallel worker processes. Writes the per-row scores and the
+    Table II-like summary (mean over cities and seeds, ± spread over seeds)."""
     from appshot_model.evaluation.baselines import ABLATIONS, BASELINES, METHODS
-    from assets.resources import AppshotSettings, EvaluationSettings
-    from pipelines.definitions import build_definitions
-    from pipelines.demo_run import evaluation_plan
+    from appshot_model.evaluation.loco import (
+        LocoSettings,
+        LocoTaskError,
+        check_reproduction,
+        plan_folds,
+        run_loco,
+        write_loco,
+    )
 
     groups = {"baselines": list(BASELINES), "ablations": list(ABLATIONS), "all": list(METHODS)}
     methods = list(dict.fromkeys(m for name in (method or ["appshot", "baselines"]) for m in groups.get(name, [name])))
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise _fail(f"unknown method {unknown}; expected some of {list(METHODS)} or baselines / ablations / all")
-    if (steps is not None and steps < 1) or samples < 2 or nemd_pairs < 1:
-        raise _fail(f"--steps and --nemd-pairs must be >= 1 and --samples >= 2 (got {steps}, {nemd_pairs}, {samples})")
-    home = ensure_dagster_home()
-    started = time.perf_counter()
+    if world not in WORLDS:
+        raise _fail(f"unknown world {world!r}; expected one of {list(WORLDS)}")
+    if seeds < 1 or (workers is not None and workers < 1):
+        raise _fail(f"--seeds and --workers must be >= 1 (got {seeds}, {workers})")
+    if nemd not in ("exact", "coarse"):
+        raise _fail(f"--nemd must be 'exact' or 'coarse', got {nemd!r}")
+    if compare is not None and not compare.is_file():
+        raise _fail(f"--compare file {compare} does not exist")
     try:
-        defs = build_definitions(settings=AppshotSettings(seed=seed, data_dir=str(data_dir), progress_bars=False),
-                                 evaluation=EvaluationSettings(methods=methods, steps=steps, samples=samples,
-                                                               nemd_max_pairs=nemd_pairs))
-        _run_with_progress(defs, lambda d: evaluation_plan(d, city, hour), "evaluation", data_dir)
+        settings = LocoSettings(methods=tuple(methods), seeds=tuple(seed) if seed else tuple(range(seeds)),
+                                steps=steps, samples=samples, nemd_pairs=nemd_pairs, nemd_method=nemd)
+        with console.status(f"building the {world} world..."):
+            the_world = WORLDS[world](world_seed)
+        folds = plan_folds(the_world, city, hour)
     except AppshotInputError as exc:
         raise _fail(exc) from None
-    console.print(f"evaluation finished in {time.perf_counter() - started:.0f} s "
-                  f"(methods {methods}, steps per model: {steps or 'method defaults'}; Dagster runs in DAGSTER_HOME={home})")
-    report = data_dir / "evaluation" / "results.md"
-    console.print(f"report: {report.resolve()} (and results.csv, per_city.csv; figures in {data_dir / 'figures'})")
-    typer.echo(report.read_text())
+    console.print(f"{len(folds)} fold(s) x {len(settings.methods)} method(s) x {len(settings.seeds)} seed(s) on "
+                  f"{workers or 'every available'} worker(s)")
+    with Progress(TextColumn("{task.description:<26}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[key]}"), TimeElapsedColumn(), console=console) as progress:
+        bars = {fold: progress.add_task(fold.key, total=1 + len(settings.methods) * len(settings.seeds), key="")
+                for fold in folds}
+        try:
+            run = run_loco(the_world, settings, folds, workers,
+                           on_progress=lambda p: progress.update(bars[p.fold], completed=p.done, key=p.what))
+        except LocoTaskError as exc:
+            raise _fail(exc, 1) from None
+    try:
+        paths = write_loco(run, out, the_world, figures=figures)
+    except AppshotStorageError as exc:
+        raise _fail(exc, 1) from None
+    console.print(f"evaluation finished in {run.record['wall_seconds']:.0f} s on {run.record['workers']} worker(s); "
+                  f"scores: {paths['scores'].resolve()} (summary {paths['summary'].name}, record "
+                  f"{paths['record'].name})")
+    typer.echo(paths["summary"].read_text())
+    if compare is not None:
+        problems, notes = check_reproduction(run, compare)
+        for note in notes:
+            console.print(f"note: {note}", highlight=False, soft_wrap=True)
+        if problems:
+            console.print(f"[bold red]{len(problems)} difference(s) from {compare}:[/]")
+            for problem in problems:
+                console.print(f"  - {problem}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1)
+        console.print(f"all {len(run.rows)} rows reproduce {compare} exactly")
 
 
 release_app = typer.Typer(help="Build and verify versioned release folders of generated snapshots.",

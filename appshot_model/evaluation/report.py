@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from appshot_model.core.errors import AppshotInputError
 from appshot_model.core.io import atomic_path
 from appshot_model.core.plots import map_grid_png, png_bytes
 from appshot_model.evaluation.baselines import METHODS
@@ -47,12 +48,14 @@ def _method_order(methods: Iterable[str]) -> list[str]:
     return [m for m in known if m in present] + sorted(m for m in present if m not in known)
 
 
-def results_table(records: Iterable[Mapping], metrics: Sequence[str] = HEADLINE_METRICS + EXTRA_METRICS
+def results_table(records: Iterable[Mapping] | pd.DataFrame, metrics: Sequence[str] = HEADLINE_METRICS + EXTRA_METRICS
                   ) -> pd.DataFrame:
-    """Mean over test cities of each metric: index ``(hour, method)`` (hours in first-seen order,
+    """Mean over test cities (``city`` or ``held_out``) of each metric: index ``(hour, method)`` (hours in first-seen order,
     methods "data", then :data:`~appshot_model.evaluation.baselines.METHODS` order), columns ``metrics`` plus
     ``n_cities``. NaN values (e.g. NEMD of an all-zero service) are skipped in the means."""
-    frame = pd.DataFrame(list(records))
+    frame = records.copy() if isinstance(records, pd.DataFrame) else pd.DataFrame(list(records))
+    if "city" not in frame.columns and "held_out" in frame.columns:  # driver rows name the city "held_out"
+        frame = frame.rename(columns={"held_out": "city"})
     missing = {"method", "city", "hour"} - set(frame.columns)
     if frame.empty or missing:
         raise ValueError(f"records need method, city and hour fields (missing {sorted(missing)}) and at least one row")
@@ -66,6 +69,28 @@ def results_table(records: Iterable[Mapping], metrics: Sequence[str] = HEADLINE_
     return table.loc[order]
 
 
+def seed_summary(records: Iterable[Mapping] | pd.DataFrame, metrics: Sequence[str] = HEADLINE_METRICS + EXTRA_METRICS
+                 ) -> pd.DataFrame:
+    """Table II-style summary of per-seed rows: for each seed the mean over held-out cities
+    (:func:`results_table`), then the mean and the standard deviation (ddof 1) of those means over seeds.
+    Index ``(hour, method)``; columns ``metrics``, ``<metric>_sd``, ``n_cities``, ``n_seeds``. Rows without a
+    seed (the Data reference) form one group, so their ``_sd`` is NaN."""
+    frame = records.copy() if isinstance(records, pd.DataFrame) else pd.DataFrame(list(records))
+    if "seed" not in frame.columns:
+        raise ValueError("records need a seed field (empty for the data row)")
+    overall = results_table(frame.drop(columns="seed"), metrics)
+    group = pd.to_numeric(frame["seed"], errors="coerce").fillna(-1)
+    per_seed = pd.concat({key: results_table(part.drop(columns="seed"), metrics)
+                          for key, part in frame.groupby(group, sort=True)}, names=["seed"])
+    columns = [m for m in metrics if m in per_seed.columns]
+    grouped = per_seed.groupby(level=["hour", "method"], sort=False)[columns]
+    summary = grouped.mean().join(grouped.std(ddof=1).add_suffix("_sd"))
+    summary["n_cities"] = overall["n_cities"]
+    summary["n_seeds"] = grouped.size()
+    summary.loc[summary.index.get_level_values("method") == DATA, "n_seeds"] = 0  # the reference has no seed
+    return summary.loc[overall.index, [*columns, *[f"{c}_sd" for c in columns], "n_cities", "n_seeds"]]
+
+
 def _fmt(metric: str, value: float) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
@@ -73,17 +98,26 @@ def _fmt(metric: str, value: float) -> str:
         return f"{100 * value:.1f} %"
     if metric == "psnr":
         return f"{value:.1f}"
-    if metric == "n_cities":
+    if metric in ("n_cities", "n_seeds"):
         return f"{int(value)}"
     return f"{value:.2f}"
 
 
+def _cell(table: pd.DataFrame, column: str, row: str) -> str:
+    text = _fmt(column, table.at[row, column])
+    spread = table.at[row, f"{column}_sd"] if f"{column}_sd" in table.columns else math.nan
+    return text if not np.isfinite(spread) else f"{text} ± {_fmt(column, spread)}"
+
+
 def results_markdown(table: pd.DataFrame, title: str = "Fidelity (mean over test cities)") -> str:
-    """One Markdown table per hour: methods x metrics, WErr and errors in %, PSNR in dB."""
+    """One Markdown table per hour: methods x metrics, WErr and errors in %, PSNR in dB. A ``<metric>_sd``
+    column (:func:`seed_summary`) is shown as ``mean ± sd``."""
     lines = [f"# {title}", ""]
     for hour in dict.fromkeys(table.index.get_level_values("hour")):
         part = table.loc[hour]
-        shown = pd.DataFrame({METRIC_LABELS.get(c, c): [_fmt(c, v) for v in part[c]] for c in part.columns},
+        columns = [c for c in part.columns if not c.endswith("_sd")]
+
+        shown = pd.DataFrame({METRIC_LABELS.get(c, c): [_cell(part, c, r) for r in part.index] for c in columns},
                              index=part.index)
         lines += [f"## {hour}", "", shown.to_markdown(), ""]
     return "\n".join(lines)
@@ -109,6 +143,49 @@ def read_results(csv_path: str | os.PathLike) -> pd.DataFrame:
     if "n_cities" in table.columns:
         table["n_cities"] = table["n_cities"].astype(np.int64)
     return table
+
+
+def write_scores(rows: pd.DataFrame, csv_path: str | os.PathLike) -> Path:
+    """Per-row scores as CSV (no index, floats in full precision, an empty cell for a missing seed or a NaN),
+    atomically."""
+    csv_path = Path(csv_path)
+    with atomic_path(csv_path) as tmp:
+        rows.to_csv(tmp, index=False, float_format="%.17g")
+    return csv_path
+
+
+def read_scores(csv_path: str | os.PathLike, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Read a CSV written by :func:`write_scores` back to the same values (``seed`` as nullable integers);
+    with ``columns``, the file must have exactly those columns."""
+    path = Path(csv_path)
+    if not path.is_file():
+        raise AppshotInputError(f"scores file {path} does not exist")
+    frame = pd.read_csv(path, dtype={"world": str, "held_out": str, "hour": str, "method": str, "seed": "Int64"})
+    if columns is not None and list(frame.columns) != list(columns):
+        raise AppshotInputError(f"{path} has columns {list(frame.columns)}; expected {list(columns)}")
+    return frame
+
+
+def compare_scores(rows: pd.DataFrame, reference: pd.DataFrame, keys: Sequence[str], values: Sequence[str]
+                   ) -> list[str]:
+    """Differences between ``rows`` and the rows of ``reference`` with the same ``keys``: a missing row or any
+    value in ``values`` that is not bit-for-bit equal (NaN equals NaN). Empty when every row is reproduced."""
+    def key_of(row) -> tuple:
+        return tuple(None if pd.isna(row[k]) else row[k] for k in keys)
+
+    known = {key_of(row): row for _, row in reference.iterrows()}
+    problems = []
+    for _, row in rows.iterrows():
+        key = key_of(row)
+        label = " ".join(f"{k}={'' if v is None else v}" for k, v in zip(keys, key, strict=True))
+        if key not in known:
+            problems.append(f"{label}: no such row in the reference")
+            continue
+        for column in values:
+            new, old = float(row[column]), float(known[key][column])
+            if not (new == old or (math.isnan(new) and math.isnan(old))):
+                problems.append(f"{label}: {column} {new!r} != reference {old!r}")
+    return problems
 
 
 # --------------------------------------------------------------------------------------------
