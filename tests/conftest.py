@@ -21,3 +21,14 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"real test data folder {path} is absent")
     return path
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny networks: one intra-op thread avoids OpenMP spin contention on a busy 2-core machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -210,14 +210,14 @@ def joint_alignment_scores(root: str | os.PathLike, cities=TRAFFIC_CITIES) -> pd
 
 def hour_of_day_profile(cube: xr.DataArray) -> pd.Series:
     """Mean city total per hour of day (0-23), divided by its maximum."""
-    total = cube.sum(dim=[d for d in cube.dims if d != "time"]).to_series()
+    total = cube.astype("float64").sum(dim=[d for d in cube.dims if d != "time"]).to_series()
     profile = total.groupby(total.index.hour).mean()
     return profile / profile.max()
 
 
 def day_of_week_totals(cube: xr.DataArray) -> pd.Series:
     """Mean daily city total per day of week (0 = Monday), divided by the mean over all days."""
-    total = cube.sum(dim=[d for d in cube.dims if d != "time"]).to_series()
+    total = cube.astype("float64").sum(dim=[d for d in cube.dims if d != "time"]).to_series()
     daily = total.groupby(total.index.normalize()).sum()
     daily = daily[total.groupby(total.index.normalize()).size() == 24]  # whole days only
-    return daily.groupby(daily.index.dayofweek).mean() / daily.mean()
+    return daily.groupby(daily.index.day_of_week).mean() / daily.mean()

@@ -18,13 +18,7 @@ SERVICES = [f"service_{i}" for i in range(S)]
 TINY = Budget(steps=3, batch_size=8, features=4)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny networks: one intra-op thread avoids OpenMP spin contention on a busy 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _city(seed: int, height: int, width: int):

@@ -46,7 +46,7 @@ def test_traffic_cube_time_axis_and_orientation(root, tmp_path):
     assert cube.dims == ("time", "service", "y", "x") and cube.shape == (504, 1, 25, 28)
     assert cube.attrs["label"] == "synthetic" and cube.attrs["units"] == "normalised"
     times = pd.DatetimeIndex(cube.time.values)
-    assert times[0] == FIRST_STEP and times[0].dayofweek == 2 and times[0].hour == 3
+    assert times[0] == FIRST_STEP and times[0].day_of_week == 2 and times[0].hour == 3
     assert (np.diff(times) == np.timedelta64(1, "h")).all()
     raw = np.load(root / "synthetic-traffic" / "tmap_model-bonn.npy")
     np.testing.assert_allclose(cube.values[7, 0, -1], raw[7, 0], rtol=1e-6)  # north-up: last row = raw row 0

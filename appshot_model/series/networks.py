@@ -1,0 +1,120 @@
+"""DoppelGANger's networks (Lin et al., IMC 2020; seeds 002/003 section 4 and appendix B), in PyTorch.
+
+- :class:`MLP`: the building block; generators use 2 hidden layers of 100 units, discriminators
+  4 hidden layers of 200 units (appendix B).
+- :class:`SeriesGenerator`: one LSTM layer of 100 units that emits ``batch_steps`` records per
+  pass (batch generation, section 4.1); its input at every pass is fresh noise plus the
+  metadata (real and auto-normalisation "fake" metadata, section 4.3), and a sigmoid keeps the
+  normalised records in [0, 1].
+
+- :class:`DoppelGANger`: the generators (metadata MLP, min/max MLP, series LSTM) and the two
+  critics of one model.
+
+Training logic lives in :mod:`appshot_model.series.doppelganger`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from appshot_model.core.errors import AppshotInputError
+from appshot_model.series.options import DGOptions
+
+
+class MLP(nn.Module):
+    """Fully connected network: ``hidden`` ReLU layers of ``width`` units, a linear output."""
+
+    def __init__(self, n_in: int, n_out: int, hidden: int, width: int):
+        super().__init__()
+        layers: list[nn.Module] = []
+        size = n_in
+        for _ in range(hidden):
+            layers += [nn.Linear(size, width), nn.ReLU()]
+            size = width
+        layers.append(nn.Linear(size, n_out))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+#: Harmonics of the week (168 h) and of the day (24 h) in the clock input of every pass.
+WEEK_HARMONICS, DAY_HARMONICS = (1, 2, 3), (1,)
+N_CLOCK = 2 * (len(WEEK_HARMONICS) + len(DAY_HARMONICS))
+
+
+def clock_features(start_hour_of_week: int, passes: int, batch_steps: int) -> torch.Tensor:
+    """``[passes, N_CLOCK]`` sin/cos of the hour of the week at the start of every pass."""
+    hours = (start_hour_of_week + torch.arange(passes, dtype=torch.float64) * batch_steps) % 168
+    angles = [2 * torch.pi * k * hours / 168 for k in WEEK_HARMONICS]
+    angles += [2 * torch.pi * k * hours / 24 for k in DAY_HARMONICS]
+    return torch.cat([torch.stack([torch.sin(a), torch.cos(a)], dim=1) for a in angles], dim=1).float()
+
+
+class SeriesGenerator(nn.Module):
+    """Batched LSTM generator: per pass noise ``[batch, passes, noise]``, the metadata and
+    (optionally) the clock ``[passes, N_CLOCK]`` -> records ``[batch, passes * S, features]``."""
+
+    def __init__(self, n_meta: int, n_features: int, batch_steps: int, noise_dim: int, units: int = 100,
+                 n_clock: int = 0):
+        super().__init__()
+        self.n_features, self.batch_steps, self.n_clock = n_features, batch_steps, n_clock
+        self.lstm = nn.LSTM(noise_dim + n_meta + n_clock, units, batch_first=True)
+        self.head = nn.Linear(units, batch_steps * n_features)
+
+    def forward(self, noise: torch.Tensor, meta: torch.Tensor, clock: torch.Tensor | None = None) -> torch.Tensor:
+        batch, passes, _ = noise.shape
+        parts = [noise, meta[:, None, :].expand(batch, passes, meta.shape[1])]
+        if self.n_clock:
+            parts.append(clock[None].expand(batch, passes, self.n_clock))
+        hidden, _ = self.lstm(torch.cat(parts, dim=2))
+        records = torch.sigmoid(self.head(hidden))
+        return records.reshape(batch, passes * self.batch_steps, self.n_features)
+
+
+class DoppelGANger(nn.Module):
+    """DG's generators and critics for ``n_meta`` context attributes, ``n_steps`` hours and
+    ``n_features`` services."""
+
+    def __init__(self, options: DGOptions, n_meta: int, n_steps: int, n_features: int):
+        super().__init__()
+        o = options
+        self.options, self.n_meta, self.n_steps, self.n_features = o, n_meta, n_steps, n_features
+        self.batch_steps = o.records_per_pass(n_steps)
+        self.n_fake = 2 * n_features if o.auto_normalise else 0
+        self.meta_gen = MLP(o.noise_dim, n_meta, o.mlp_hidden, o.mlp_units) if o.metadata == "generated" else None
+        self.minmax_gen = MLP(n_meta + o.noise_dim, self.n_fake, o.mlp_hidden, o.mlp_units) if self.n_fake else None
+        self.series_gen = SeriesGenerator(n_meta + self.n_fake, n_features, self.batch_steps, o.noise_dim,
+                                          o.lstm_units, N_CLOCK if o.clock else 0)
+        n_meta_all = n_meta + self.n_fake
+        self.critic = MLP(n_steps * n_features + n_meta_all, 1, o.critic_hidden, o.critic_units)
+        self.aux_critic = MLP(n_meta_all, 1, o.critic_hidden, o.critic_units) if o.uses_aux else None
+
+    @property
+    def passes(self) -> int:
+        return -(-self.n_steps // self.batch_steps)
+
+    def generate(self, context: torch.Tensor | None, batch: int, gen: torch.Generator,
+                 n_steps: int | None = None, start_hour_of_week: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(context, fake metadata, records ``[batch, n_steps, features]`` in [0, 1]);
+        ``context`` (standardised) is used when the metadata is given; the clock (if on) starts
+        at ``start_hour_of_week`` (0 = Monday 00:00)."""
+        o = self.options
+        if self.meta_gen is not None:
+            context = self.meta_gen(torch.randn(batch, o.noise_dim, generator=gen))
+        elif context is None:
+            raise AppshotInputError("this DG model conditions on given context; pass the cells' context")
+        fake = torch.zeros(batch, 0)
+        if self.minmax_gen is not None:
+            fake = self.minmax_gen(torch.cat([context, torch.randn(batch, o.noise_dim, generator=gen)], dim=1))
+        n_steps = self.n_steps if n_steps is None else n_steps
+        passes = -(-n_steps // self.batch_steps)
+        noise = torch.randn(batch, passes, o.noise_dim, generator=gen)
+        clock = clock_features(start_hour_of_week, passes, self.batch_steps) if o.clock else None
+        records = self.series_gen(noise, torch.cat([context, fake], dim=1), clock)[:, :n_steps]
+        return context, fake, records
+
+    def critic_inputs(self, context, fake, records) -> tuple[torch.Tensor, torch.Tensor]:
+        meta = torch.cat([context, fake], dim=1)
+        return torch.cat([records.reshape(len(records), -1), meta], dim=1), meta
