@@ -38,8 +38,8 @@ import torch
 from machine import cpu_model, load_average  # noqa: E402  (benchmarks/ is the script's folder)
 
 from appshot_model.core.seeds import derive_seed
-from appshot_model.evaluation.temporal import (ac_l1, acf_png, data_ac_l1, data_per_hour_nemd, nemd_histogram_png,
-                                               per_hour_nemd)
+from appshot_model.evaluation.temporal import (ac_l1, acf_png, data_ac_l1, nemd_histogram_png, per_hour_nemd,
+                                               split_halves)
 from appshot_model.series.data import CellSeries, cell_series
 from appshot_model.series.doppelganger import generate_doppelganger, train_doppelganger
 from appshot_model.series.naive import fit_weekly_profile, generate_weekly_profile
@@ -78,11 +78,15 @@ def score_fold(series: dict[str, np.ndarray], services: list[str]) -> list[dict]
     return rows
 
 
-def figures(series: dict[str, np.ndarray], shape: tuple[int, int], tag: str, out: Path) -> None:
-    """Per-hour NEMD histogram and mean ACF of the total traffic of one held-out city."""
+def figures(series: dict[str, np.ndarray], shape: tuple[int, int], tag: str, out: Path, max_hours: int) -> None:
+    """Per-hour NEMD histogram (at most ``max_hours`` evenly spaced hours) and mean ACF of the
+    total traffic of one held-out city."""
     maps = {k: v.sum(axis=2).T.reshape(-1, *shape) for k, v in series.items()}
-    nemds = {"data": data_per_hour_nemd(maps["real"])}
-    nemds.update({m: per_hour_nemd(maps["real"], maps[m]) for m in ("dg", "naive")})
+    first, second = split_halves(maps["real"])
+    pick = np.unique(np.linspace(0, len(first) - 1, min(max_hours, len(first))).round().astype(int))
+    nemds = {"data": per_hour_nemd(first[pick], second[pick])}
+    pick = np.unique(np.linspace(0, len(maps["real"]) - 1, min(max_hours, len(maps["real"]))).round().astype(int))
+    nemds.update({m: per_hour_nemd(maps["real"][pick], maps[m][pick]) for m in ("dg", "naive")})
     out.mkdir(parents=True, exist_ok=True)
     (out / f"nemd_per_hour_{tag}.png").write_bytes(nemd_histogram_png(nemds, f"Per-hour NEMD, total traffic, {tag}"))
     (out / f"acf_{tag}.png").write_bytes(acf_png(maps, f"Mean autocorrelation, total traffic, {tag}"))
@@ -95,7 +99,7 @@ def slicing_rows(series: dict[str, np.ndarray], world: str) -> list[pd.DataFrame
     return [efficiency_table(real, series[m].transpose(1, 2, 0)).assign(world=world, method=m) for m in ("dg", "naive")]
 
 
-def spectragan_world(root: Path, options: DGOptions, seed: int, out: Path) -> list[dict]:
+def spectragan_world(root: Path, options: DGOptions, seed: int, out: Path, max_hours: int) -> list[dict]:
     from appshot_model.traffic.spectragan import TRAFFIC_CITIES, context_cube, read_traffic
 
     cells = {c: cell_series(context_cube(root, c), read_traffic(root, c)) for c in TRAFFIC_CITIES}
@@ -107,12 +111,12 @@ def spectragan_world(root: Path, options: DGOptions, seed: int, out: Path) -> li
         fold = score_fold(series, ["total"])
         log("  " + ", ".join(f"{r['method']} {r['acl1']:.2f}" for r in fold))
         rows += [{**r, "world": "spectragan", "held_out": held_out} for r in fold]
-        figures(series, read_traffic(root, held_out).shape[2:], f"spectragan_{held_out}", out)
+        figures(series, read_traffic(root, held_out).shape[2:], f"spectragan_{held_out}", out, max_hours)
     return rows
 
 
 def demo_world(held_out_cities: list[str], days: int, train_cells: int, options: DGOptions, seed: int,
-               out: Path) -> tuple[list[dict], list[pd.DataFrame]]:
+               out: Path, max_hours: int) -> tuple[list[dict], list[pd.DataFrame]]:
     from appshot_model.traffic.demo import DEMO_CITIES, simulate_context, simulate_traffic
 
     cells = {}
@@ -132,7 +136,7 @@ def demo_world(held_out_cities: list[str], days: int, train_cells: int, options:
         log("  total: " + ", ".join(f"{r['method']} {r['acl1']:.2f}" for r in fold if r["service"] == "total"))
         rows += [{**r, "world": "demo", "held_out": held_out} for r in fold]
         shape = (int(cells[held_out].rows.max()) + 1, int(cells[held_out].cols.max()) + 1)
-        figures(series, shape, f"demo_{held_out}", out)
+        figures(series, shape, f"demo_{held_out}", out, max_hours)
         slicing += [t.assign(held_out=held_out) for t in slicing_rows(series, "demo")]
     return rows, slicing
 
@@ -145,9 +149,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dg-steps", type=int, default=None, help="DG generator updates (default: DGOptions)")
     parser.add_argument("--demo-held-out", nargs="+", default=["liege", "valencia"])
-    parser.add_argument("--demo-days", type=int, default=14)
+    parser.add_argument("--demo-days", type=int, default=21)
     parser.add_argument("--demo-train-cells", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--nemd-hours", type=int, default=168, help="hours scored for the per-hour NEMD figure")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "results")
     parser.add_argument("--figures", type=Path, default=REPO / "docs" / "figures" / "series")
     args = parser.parse_args(argv)
@@ -159,10 +164,10 @@ def main(argv: list[str] | None = None) -> None:
     log(f"DG options: {options}")
     started, rows, slicing = time.perf_counter(), [], []
     if "spectragan" in args.worlds:
-        rows += spectragan_world(args.shared_data / "spectragan", options, args.seed, args.figures)
+        rows += spectragan_world(args.shared_data / "spectragan", options, args.seed, args.figures, args.nemd_hours)
     if "demo" in args.worlds:
         demo_rows, slicing = demo_world(args.demo_held_out, args.demo_days, args.demo_train_cells, options,
-                                        args.seed, args.figures)
+                                        args.seed, args.figures, args.nemd_hours)
         rows += demo_rows
     write_results(pd.DataFrame(rows), slicing, args.out)
     log(f"done in {time.perf_counter() - started:.0f} s")

@@ -27,8 +27,8 @@ budget (:attr:`DGOptions.steps`; DG trained up to 200,000 batches, far beyond 2 
 
 from __future__ import annotations
 
+import copy
 import time
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -44,44 +44,73 @@ from appshot_model.series.naive import ContextScaler
 from appshot_model.series.networks import DoppelGANger
 from appshot_model.series.options import DGOptions
 
+
+def periodic_residual_share(values: np.ndarray) -> np.ndarray:
+    """Share of each series' variance off its mean weekly cycle (daily when shorter than two
+    weeks): ``[cells, time, services]`` -> ``[cells, services]`` in [0, 1] (0 for constant series)."""
+    n_steps = values.shape[1]
+    period = 168 if n_steps >= 336 else 24 if n_steps >= 48 else n_steps
+    phase = np.arange(n_steps) % period
+    profile = np.stack([values[:, phase == k].mean(axis=1) for k in range(period)], axis=1)
+    residual = values - profile[:, phase]
+    total = values.var(axis=1)
+    return np.divide(residual.var(axis=1), total, out=np.zeros_like(total), where=total > 0)
+
+
 @dataclass
 class SeriesScaling:
-    """How series are mapped to [0, 1] and back (auto-normalisation or one min/max per service)."""
+    """How series are mapped to [0, 1] and back, and the "fake" metadata DG generates first:
+    with ``auto`` (auto-normalisation) each series' range, ``(max + min) / 2`` and
+    ``(max - min) / 2`` (in log); with ``periodicity`` the logit of its
+    :func:`periodic_residual_share`; both standardised over the training cells. Generated
+    ranges are clipped to the training cells' span before scaling back. Without ``auto`` one
+    min/max per service (over all training cells) maps series to [0, 1]."""
 
     auto: bool
+    periodicity: bool
     low: np.ndarray
     high: np.ndarray
     fake_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
     fake_std: np.ndarray = field(default_factory=lambda: np.ones(0))
+    fake_low: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    fake_high: np.ndarray = field(default_factory=lambda: np.zeros(0))
     eps: float = 1e-9
 
     @classmethod
-    def fit(cls, values: np.ndarray, auto: bool) -> "SeriesScaling":
+    def fit(cls, values: np.ndarray, auto: bool, periodicity: bool = False) -> SeriesScaling:
         low, high = values.min(axis=(0, 1)), values.max(axis=(0, 1))
         eps = 1e-6 * float(max(np.abs(high).max(), 1e-12))
-        scaling = cls(auto, low, high, eps=eps)
-        if auto:
-            raw = scaling.raw_fake(values)
-            scaling.fake_mean, scaling.fake_std = raw.mean(0), np.where(raw.std(0) > 0, raw.std(0), 1.0)
+        scaling = cls(auto, periodicity, low, high, eps=eps)
+        raw = scaling.raw_fake(values)
+        scaling.fake_mean, scaling.fake_std = raw.mean(0), np.where(raw.std(0) > 0, raw.std(0), 1.0)
+        scaling.fake_low, scaling.fake_high = raw.min(0), raw.max(0)
         return scaling
 
     def raw_fake(self, values: np.ndarray) -> np.ndarray:
-        lo, hi = values.min(axis=1), values.max(axis=1)
-        return np.concatenate([np.log((hi + lo) / 2 + self.eps), np.log((hi - lo) / 2 + self.eps)], axis=1)
+        parts = [np.zeros((len(values), 0))]
+        if self.auto:
+            lo, hi = values.min(axis=1), values.max(axis=1)
+            parts += [np.log((hi + lo) / 2 + self.eps), np.log((hi - lo) / 2 + self.eps)]
+        if self.periodicity:
+            share = np.clip(periodic_residual_share(values), 1e-4, 1 - 1e-4)
+            parts.append(np.log(share / (1 - share)))
+        return np.concatenate(parts, axis=1)
 
     def normalise(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``[cells, time, services]`` -> (records in [0, 1], standardised fake metadata ``[cells, 2 S]``)."""
+        """``[cells, time, services]`` -> (records in [0, 1], standardised fake metadata)."""
+        fake = (self.raw_fake(values) - self.fake_mean) / self.fake_std
         if not self.auto:
-            return (values - self.low) / np.where(self.high > self.low, self.high - self.low, 1.0), np.zeros((len(values), 0))
+            return (values - self.low) / np.where(self.high > self.low, self.high - self.low, 1.0), fake
         lo, hi = values.min(axis=1, keepdims=True), values.max(axis=1, keepdims=True)
-        x = (values - lo) / np.where(hi > lo, hi - lo, 1.0)
-        return x, (self.raw_fake(values) - self.fake_mean) / self.fake_std
+        return (values - lo) / np.where(hi > lo, hi - lo, 1.0), fake
 
     def denormalise(self, records: np.ndarray, fake: np.ndarray) -> np.ndarray:
+        """Records in [0, 1] and generated fake metadata -> series in traffic units (>= 0)."""
         if not self.auto:
             return self.low + records * (self.high - self.low)
-        raw = fake * self.fake_std + self.fake_mean
         n = records.shape[2]
+        raw = np.clip(fake[:, :2 * n] * self.fake_std[:2 * n] + self.fake_mean[:2 * n],
+                      self.fake_low[:2 * n], self.fake_high[:2 * n])  # generated ranges stay within the training ones
         mid = np.clip(np.exp(raw[:, :n]) - self.eps, 0.0, None)
         half = np.clip(np.exp(raw[:, n:]) - self.eps, 0.0, None)
         return np.clip((mid - half)[:, None, :] + records * (2 * half)[:, None, :], 0.0, None)
@@ -152,40 +181,105 @@ def _critic_parameters(net: DoppelGANger) -> list[torch.nn.Parameter]:
     return [p for part in (net.critic, net.aux_critic) if part is not None for p in part.parameters()]
 
 
-def train_doppelganger(train: CellSeries, options: DGOptions = DGOptions(), seed: int = 0) -> FittedDG:
-    """Train on every cell of ``train`` (its context = metadata, its series = measurements).
+def _split_cells(cells: CellSeries, options: DGOptions, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(training, validation) cell indices. ``"block"``: the easternmost cells (largest column,
+    then row), a strip of the grid that borders the training cells only along one side, so the
+    checkpoint is chosen for generalising to other places; ``"random"``: a seeded draw. No
+    validation with generated metadata or when too few cells remain."""
+    n_cells = cells.n_cells
+    n_val = int(round(options.validation_share * n_cells)) if options.metadata == "given" else 0
+    if n_val < 2 or n_cells - n_val < 2:
+        return np.arange(n_cells), np.zeros(0, dtype=int)
+    if options.validation_split == "block":
+        order = np.lexsort((cells.rows, cells.cols))[::-1]
+    else:
+        order = np.random.default_rng(derive_seed(seed, "doppelganger", "validation")).permutation(n_cells)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
 
-    Deterministic on CPU for the same inputs, options and seed."""
+
+def _validation_score(net: DoppelGANger, scaling: SeriesScaling, context: torch.Tensor, real: np.ndarray,
+                      start: int, seed: int) -> float:
+    """Mean AC-L1 over services between validation cells and series generated from their context."""
+    from appshot_model.evaluation.temporal import DEFAULT_MAX_LAG, ac_l1
+
+    gen = torch.Generator().manual_seed(derive_seed(seed, "doppelganger", "validation", "noise"))
+    series = _sample(net, scaling, context, len(context), gen, real.shape[1], start)
+    lag = min(DEFAULT_MAX_LAG, real.shape[1] - 1)
+    return float(np.mean([ac_l1(real[:, :, k].T, series[:, :, k].T, lag) for k in range(real.shape[2])]))
+
+
+def _sample(net: DoppelGANger, scaling: SeriesScaling, context: torch.Tensor | None, n_cells: int,
+            gen: torch.Generator, n_steps: int, start: int) -> np.ndarray:
+    with torch.no_grad():
+        _, fake, records = net.generate(context, n_cells, gen, n_steps, start)
+    return scaling.denormalise(records.numpy().astype(np.float64), fake.numpy().astype(np.float64))
+
+
+def _step(net: DoppelGANger, opts: tuple, real: tuple, gen: torch.Generator, start: int) -> tuple[float, float]:
+    """One critic update then one generator update; returns their losses."""
+    opt_g, opt_d = opts
+    with torch.no_grad():
+        fake = net.generate(real[0], len(real[0]), gen, start_hour_of_week=start)
+    loss_d = _critic_loss(net, real, fake, gen)
+    opt_d.zero_grad()
+    loss_d.backward()
+    opt_d.step()
+    loss_g = _generator_loss(net, net.generate(real[0], len(real[0]), gen, start_hour_of_week=start))
+    opt_g.zero_grad()
+    loss_g.backward()
+    opt_g.step()
+    return loss_d.item(), loss_g.item()
+
+
+def train_doppelganger(train: CellSeries, options: DGOptions | None = None, seed: int = 0) -> FittedDG:
+    """Train on the cells of ``train`` (context = metadata, series = measurements).
+
+    With given metadata, ``options.validation_share`` of the cells are held out; every
+    ``options.checkpoint_every`` steps the generator is scored on them (mean AC-L1 over
+    services) and the best checkpoint is kept (``history["validation"]``). Deterministic on CPU
+    for the same inputs, options and seed."""
     started = time.perf_counter()
+    options = DGOptions() if options is None else options
     if train.values.shape[1] < 2 or not np.isfinite(train.values).all() or (train.values < 0).any():
         raise AppshotInputError(f"training series must be finite, >= 0 and at least 2 steps long, shape {train.values.shape}")
-    scaler, scaling = ContextScaler.fit(train.context), SeriesScaling.fit(train.values, options.auto_normalise)
-    records, fake_meta = scaling.normalise(train.values)
-    data = [torch.tensor(a, dtype=torch.float32) for a in (scaler.transform(train.context), fake_meta, records)]
+    fit_idx, val_idx = _split_cells(train, options, seed)
+    scaler = ContextScaler.fit(train.context[fit_idx])
+    scaling = SeriesScaling.fit(train.values[fit_idx], options.auto_normalise, options.periodicity_metadata)
+    records, fake_meta = scaling.normalise(train.values[fit_idx])
+    data = [torch.tensor(a, dtype=torch.float32) for a in (scaler.transform(train.context[fit_idx]), fake_meta, records)]
+    val_context = torch.tensor(scaler.transform(train.context[val_idx]), dtype=torch.float32)
     net = _build(options, data[0].shape[1], records.shape[1], records.shape[2], seed)
-    opt_g = torch.optim.Adam(_generator_parameters(net), lr=options.learning_rate, betas=options.betas)
-    opt_d = torch.optim.Adam(_critic_parameters(net), lr=options.learning_rate, betas=options.betas)
+    opts = (torch.optim.Adam(_generator_parameters(net), lr=options.learning_rate, betas=options.betas),
+            torch.optim.Adam(_critic_parameters(net), lr=options.learning_rate, betas=options.betas))
     gen = torch.Generator().manual_seed(derive_seed(seed, "doppelganger", "noise"))
     rng = np.random.default_rng(derive_seed(seed, "doppelganger", "batches"))
-    history: dict[str, list[float]] = {"critic": [], "generator": []}
-    batch, start = min(options.batch_size, train.n_cells), _hour_of_week(train.times[0])
-    for step in range(options.steps):
-        real = tuple(d[rng.choice(train.n_cells, size=batch, replace=False)] for d in data)
-        with torch.no_grad():
-            fake = net.generate(real[0], batch, gen, start_hour_of_week=start)
-        loss_d = _critic_loss(net, real, fake, gen)
-        opt_d.zero_grad()
-        loss_d.backward()
-        opt_d.step()
-        loss_g = _generator_loss(net, net.generate(real[0], batch, gen, start_hour_of_week=start))
-        opt_g.zero_grad()
-        loss_g.backward()
-        opt_g.step()
+    history: dict[str, list[float]] = {"critic": [], "generator": [], "validation": []}
+    batch, start, best = min(options.batch_size, len(fit_idx)), _hour_of_week(train.times[0]), (np.inf, None)
+    average = copy.deepcopy(net) if options.ema_decay > 0 else net
+    for step in range(1, options.steps + 1):
+        real = tuple(d[rng.choice(len(fit_idx), size=batch, replace=False)] for d in data)
+        loss_d, loss_g = _step(net, opts, real, gen, start)
+        if average is not net:
+            _update_average(average, net, options.ema_decay)
         if step % 10 == 0:
-            history["critic"].append(loss_d.item())
-            history["generator"].append(loss_g.item())
-    return FittedDG(net, scaler, scaling, list(train.attributes), list(train.services), train.times[0],
+            history["critic"].append(loss_d)
+            history["generator"].append(loss_g)
+        if len(val_idx) and (step % options.checkpoint_every == 0 or step == options.steps):
+            score = _validation_score(average, scaling, val_context, train.values[val_idx], start, seed)
+            history["validation"].append(score)
+            if score < best[0]:
+                best = (score, copy.deepcopy(average.state_dict()))
+    if best[1] is not None:
+        average.load_state_dict(best[1])
+    return FittedDG(average, scaler, scaling, list(train.attributes), list(train.services), train.times[0],
                     history, time.perf_counter() - started)
+
+
+def _update_average(average: DoppelGANger, net: DoppelGANger, decay: float) -> None:
+    """Exponential moving average of the generators' weights (the critics are not averaged)."""
+    with torch.no_grad():
+        for avg_p, p in zip(_generator_parameters(average), _generator_parameters(net), strict=True):
+            avg_p.mul_(decay).add_(p, alpha=1.0 - decay)
 
 
 def generate_doppelganger(model: FittedDG, context: np.ndarray | None, seed: int, n_cells: int | None = None,
@@ -206,17 +300,19 @@ def generate_doppelganger(model: FittedDG, context: np.ndarray | None, seed: int
         raise AppshotInputError("a DG model with generated metadata needs n_cells >= 1")
     gen = torch.Generator().manual_seed(derive_seed(seed, "doppelganger", "generate"))
     start = _hour_of_week(model.first_step if first_step is None else first_step)
+    n_steps = net.n_steps if n_steps is None else int(n_steps)
     out_ctx, out_series = [], []
     with torch.no_grad():
-        for start in range(0, n_cells, chunk):
-            size = min(chunk, n_cells - start)
-            part = given[start:start + size] if model.options.metadata == "given" else None
+        for first in range(0, n_cells, chunk):
+            size = min(chunk, n_cells - first)
+            part = given[first:first + size] if model.options.metadata == "given" else None
             ctx, fake, records = net.generate(part, size, gen, n_steps, start)
             out_ctx.append(ctx.numpy().astype(np.float64))
             out_series.append(model.scaling.denormalise(records.numpy().astype(np.float64), fake.numpy().astype(np.float64)))
+    if context is not None:
+        return context, np.concatenate(out_series)
     ctx = np.concatenate(out_ctx)
-    cube_ctx = np.expm1(ctx * model.context_scaler.std + model.context_scaler.mean)
-    return (context if context is not None else cube_ctx), np.concatenate(out_series)
+    return np.expm1(ctx * model.context_scaler.std + model.context_scaler.mean), np.concatenate(out_series)
 
 
 def save_doppelganger(model: FittedDG, path: str | Path) -> Path:

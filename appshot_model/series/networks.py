@@ -4,7 +4,9 @@
   4 hidden layers of 200 units (appendix B).
 - :class:`SeriesGenerator`: one LSTM layer of 100 units that emits ``batch_steps`` records per
   pass (batch generation, section 4.1); its input at every pass is fresh noise plus the
-  metadata (real and auto-normalisation "fake" metadata, section 4.3), and a sigmoid keeps the
+  metadata (real and auto-normalisation "fake" metadata, section 4.3) and, optionally, a clock;
+  the output layer sees the LSTM state and the pass's noise (so hour-to-hour noise of many
+  services does not have to squeeze through the 100 LSTM units), and a sigmoid keeps the
   normalised records in [0, 1].
 
 - :class:`DoppelGANger`: the generators (metadata MLP, min/max MLP, series LSTM) and the two
@@ -61,7 +63,7 @@ class SeriesGenerator(nn.Module):
         super().__init__()
         self.n_features, self.batch_steps, self.n_clock = n_features, batch_steps, n_clock
         self.lstm = nn.LSTM(noise_dim + n_meta + n_clock, units, batch_first=True)
-        self.head = nn.Linear(units, batch_steps * n_features)
+        self.head = nn.Linear(units + noise_dim, batch_steps * n_features)
 
     def forward(self, noise: torch.Tensor, meta: torch.Tensor, clock: torch.Tensor | None = None) -> torch.Tensor:
         batch, passes, _ = noise.shape
@@ -69,7 +71,7 @@ class SeriesGenerator(nn.Module):
         if self.n_clock:
             parts.append(clock[None].expand(batch, passes, self.n_clock))
         hidden, _ = self.lstm(torch.cat(parts, dim=2))
-        records = torch.sigmoid(self.head(hidden))
+        records = torch.sigmoid(self.head(torch.cat([hidden, noise], dim=2)))
         return records.reshape(batch, passes * self.batch_steps, self.n_features)
 
 
@@ -82,10 +84,11 @@ class DoppelGANger(nn.Module):
         o = options
         self.options, self.n_meta, self.n_steps, self.n_features = o, n_meta, n_steps, n_features
         self.batch_steps = o.records_per_pass(n_steps)
-        self.n_fake = 2 * n_features if o.auto_normalise else 0
+        self.n_fake = o.n_fake_per_service * n_features
         self.meta_gen = MLP(o.noise_dim, n_meta, o.mlp_hidden, o.mlp_units) if o.metadata == "generated" else None
         self.minmax_gen = MLP(n_meta + o.noise_dim, self.n_fake, o.mlp_hidden, o.mlp_units) if self.n_fake else None
-        self.series_gen = SeriesGenerator(n_meta + self.n_fake, n_features, self.batch_steps, o.noise_dim,
+        self.noise_dim = o.pass_noise(self.batch_steps, n_features)
+        self.series_gen = SeriesGenerator(n_meta + self.n_fake, n_features, self.batch_steps, self.noise_dim,
                                           o.lstm_units, N_CLOCK if o.clock else 0)
         n_meta_all = n_meta + self.n_fake
         self.critic = MLP(n_steps * n_features + n_meta_all, 1, o.critic_hidden, o.critic_units)
@@ -110,7 +113,7 @@ class DoppelGANger(nn.Module):
             fake = self.minmax_gen(torch.cat([context, torch.randn(batch, o.noise_dim, generator=gen)], dim=1))
         n_steps = self.n_steps if n_steps is None else n_steps
         passes = -(-n_steps // self.batch_steps)
-        noise = torch.randn(batch, passes, o.noise_dim, generator=gen)
+        noise = torch.randn(batch, passes, self.noise_dim, generator=gen)
         clock = clock_features(start_hour_of_week, passes, self.batch_steps) if o.clock else None
         records = self.series_gen(noise, torch.cat([context, fake], dim=1), clock)[:, :n_steps]
         return context, fake, records

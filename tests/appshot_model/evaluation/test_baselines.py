@@ -1,7 +1,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from appshot_model.evaluation.baselines import (ABLATIONS, BASELINES, METHODS, Budget, generate_method, load_method,
                                      method_spec, save_method, train_method)

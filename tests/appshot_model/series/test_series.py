@@ -8,9 +8,10 @@ from appshot_model.core.cube import make_context_cube, make_traffic_cube
 from appshot_model.core.errors import AppshotInputError
 from appshot_model.core.grid import Grid
 from appshot_model.series.data import CellSeries, cell_series, to_traffic_cube
-from appshot_model.series.doppelganger import (generate_doppelganger, load_doppelganger, save_doppelganger,
-                                               train_doppelganger)
+from appshot_model.series.doppelganger import (SeriesScaling, generate_doppelganger, load_doppelganger,
+                                               periodic_residual_share, save_doppelganger, train_doppelganger)
 from appshot_model.series.naive import fit_weekly_profile, generate_weekly_profile, hour_of_week
+from appshot_model.series.networks import N_CLOCK, clock_features
 from appshot_model.series.options import DGOptions
 
 TIMES = pd.date_range("2026-03-02 00:00", periods=48, freq="h")  # a Monday
@@ -56,13 +57,15 @@ def test_naive_copies_the_nearest_training_cell():
 
 
 def small(**kw) -> DGOptions:
-    return DGOptions(**{"steps": 4, "batch_size": 8, "mlp_units": 16, "lstm_units": 16, "critic_units": 16, **kw})
+    return DGOptions(**{"steps": 4, "batch_size": 8, "mlp_units": 16, "lstm_units": 16, "critic_units": 16,
+                        "noise_dim": 4, "batch_steps": None, "checkpoint_every": 2, **kw})
 
 
 def test_dg_shapes_reproducibility_and_conditioning(tmp_path):
     train = toy_cells()
     model = train_doppelganger(train, small(), seed=3)
-    assert model.network.batch_steps == 1  # 48 / 50 hours per pass -> 1
+    assert model.network.batch_steps == 1  # DG rule: 48 / 50 hours per pass -> 1
+    assert len(model.history["validation"]) == 2  # checkpoints at steps 2 and 4 on 5 held-out cells
     ctx, series = generate_doppelganger(model, train.context[:5], seed=4)
     assert series.shape == (5, 48, 2) and (series >= 0).all() and np.isfinite(series).all()
     again = train_doppelganger(train, small(), seed=3)
@@ -78,10 +81,14 @@ def test_dg_shapes_reproducibility_and_conditioning(tmp_path):
 
 @pytest.mark.parametrize("options, expect", [
     ({"metadata": "generated"}, {"meta_gen": True, "minmax_gen": True, "aux": True}),
-    ({"auto_normalise": False}, {"meta_gen": False, "minmax_gen": False, "aux": False}),
-    ({"auto_normalise": False, "metadata": "generated"}, {"meta_gen": True, "minmax_gen": False, "aux": True}),
+    ({"auto_normalise": False}, {"meta_gen": False, "minmax_gen": True, "aux": True, "fake": 2}),
+    ({"auto_normalise": False, "periodicity_metadata": False}, {"meta_gen": False, "minmax_gen": False, "aux": False}),
+    ({"auto_normalise": False, "periodicity_metadata": False, "metadata": "generated"},
+     {"meta_gen": True, "minmax_gen": False, "aux": True}),
+    ({"periodicity_metadata": False}, {"meta_gen": False, "minmax_gen": True, "aux": True, "fake": 4}),
     ({"aux_discriminator": False}, {"meta_gen": False, "minmax_gen": True, "aux": False}),
-    ({"batch_steps": 12}, {"meta_gen": False, "minmax_gen": True, "aux": True, "passes": 4}),
+    ({"batch_steps": 12, "clock": False}, {"meta_gen": False, "minmax_gen": True, "aux": True, "passes": 4}),
+    ({"batch_steps": 24, "validation_share": 0.0}, {"meta_gen": False, "minmax_gen": True, "aux": True, "passes": 2}),
 ])
 def test_dg_switches(options, expect):
     train = toy_cells()
@@ -90,6 +97,8 @@ def test_dg_switches(options, expect):
     assert (net.meta_gen is not None, net.minmax_gen is not None, net.aux_critic is not None) == (
         expect["meta_gen"], expect["minmax_gen"], expect["aux"])
     assert net.passes == expect.get("passes", 48)
+    assert net.n_fake == expect.get("fake", 6 if expect["minmax_gen"] else 0)  # 2 services x (range 2 + periodicity 1)
+    assert net.series_gen.n_clock == (0 if options.get("clock") is False else N_CLOCK)
     if options.get("metadata") == "generated":
         ctx, series = generate_doppelganger(model, None, seed=1, n_cells=7)
         assert ctx.shape == (7, 3) and series.shape == (7, 48, 2)
@@ -99,7 +108,8 @@ def test_dg_switches(options, expect):
 
 
 def test_dg_options_and_inputs_are_checked():
-    assert DGOptions().records_per_pass(504) == 12 and DGOptions().records_per_pass(336) == 6
+    assert DGOptions().records_per_pass(504) == 24
+    assert DGOptions(batch_steps=None).records_per_pass(504) == 12 and DGOptions(batch_steps=None).records_per_pass(336) == 6
     with pytest.raises(AppshotInputError, match="metadata mode"):
         DGOptions(metadata="both")
     with pytest.raises(AppshotInputError, match="batch_steps"):
@@ -111,3 +121,19 @@ def test_dg_options_and_inputs_are_checked():
     model = train_doppelganger(toy_cells(), small(), seed=0)
     with pytest.raises(AppshotInputError, match="context"):
         generate_doppelganger(model, None, seed=0)
+
+
+def test_fake_metadata_and_clock():
+    t = np.arange(48)
+    periodic = np.tile(np.sin(2 * np.pi * t[:24] / 24), 2)
+    values = np.stack([periodic + 2, np.r_[np.zeros(24), np.ones(24)]], axis=1)[None]  # [1, 48, 2]
+    share = periodic_residual_share(values)
+    np.testing.assert_allclose(share, [[0.0, 1.0]], atol=1e-12)  # exactly daily / all off the daily cycle
+    scaling = SeriesScaling.fit(np.concatenate([values, values * 3]), auto=True, periodicity=True)
+    records, fake = scaling.normalise(values)
+    assert fake.shape == (1, 6) and records.min() == 0 and records.max() == 1
+    np.testing.assert_allclose(scaling.denormalise(records, fake), values, rtol=1e-6, atol=1e-9)
+    clock = clock_features(0, 8, 24)
+    assert clock.shape == (8, N_CLOCK)
+    np.testing.assert_allclose(clock[7], clock[0], atol=1e-6)  # a week later, the same clock
+    assert not np.allclose(clock[1], clock[0])
