@@ -159,7 +159,11 @@ def _critic_loss(net: DoppelGANger, real: tuple, fake: tuple, gen: torch.Generat
 
 
 def _generator_loss(net: DoppelGANger, fake: tuple) -> torch.Tensor:
-    f_all, f_meta = net.critic_inputs(*fake)
+    """Wasserstein generator loss. With ``options.decouple``, the main critic's gradient does not
+    reach the metadata generators (they learn from the auxiliary critic alone)."""
+    context, meta, records = fake
+    f_all, _ = net.critic_inputs(context.detach(), meta.detach(), records) if net.options.decouple else net.critic_inputs(*fake)
+    _, f_meta = net.critic_inputs(*fake)
     loss = -net.critic(f_all).mean()
     if net.aux_critic is not None:
         loss = loss - net.options.aux_weight * net.aux_critic(f_meta).mean()
@@ -257,7 +261,8 @@ def train_doppelganger(train: CellSeries, options: DGOptions | None = None, seed
     batch, start, best = min(options.batch_size, len(fit_idx)), _hour_of_week(train.times[0]), (np.inf, None)
     average = copy.deepcopy(net) if options.ema_decay > 0 else net
     for step in range(1, options.steps + 1):
-        real = tuple(d[rng.choice(len(fit_idx), size=batch, replace=False)] for d in data)
+        rows = rng.choice(len(fit_idx), size=batch, replace=False)  # one draw: context, metadata and series stay paired
+        real = tuple(d[rows] for d in data)
         loss_d, loss_g = _step(net, opts, real, gen, start)
         if average is not net:
             _update_average(average, net, options.ema_decay)

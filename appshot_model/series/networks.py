@@ -24,21 +24,41 @@ from appshot_model.core.errors import AppshotInputError
 from appshot_model.series.options import DGOptions
 
 
+def _hidden_layers(n_in: int, hidden: int, width: int) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    for k in range(hidden):
+        layers += [nn.Linear(n_in if k == 0 else width, width), nn.ReLU()]
+    return layers
+
+
 class MLP(nn.Module):
     """Fully connected network: ``hidden`` ReLU layers of ``width`` units, a linear output."""
 
     def __init__(self, n_in: int, n_out: int, hidden: int, width: int):
         super().__init__()
-        layers: list[nn.Module] = []
-        size = n_in
-        for _ in range(hidden):
-            layers += [nn.Linear(size, width), nn.ReLU()]
-            size = width
-        layers.append(nn.Linear(size, n_out))
-        self.net = nn.Sequential(*layers)
+        self.net = nn.Sequential(*_hidden_layers(n_in, hidden, width), nn.Linear(width if hidden else n_in, n_out))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+class ProjectionCritic(nn.Module):
+    """Critic of ``[data, condition]`` rows (the last ``n_cond`` columns are the condition): an
+    MLP's score of the data plus the inner product of its last hidden layer with a linear
+    embedding of the condition (projection discriminator, Miyato & Koyama, ICLR 2018). A plain
+    critic fed the concatenation must learn interactions to notice data that ignore their
+    condition; the inner product gives it that signal directly."""
+
+    def __init__(self, n_data: int, n_cond: int, hidden: int, width: int):
+        super().__init__()
+        self.n_cond = n_cond
+        self.body = nn.Sequential(*_hidden_layers(n_data, hidden, width))
+        self.out = nn.Linear(width, 1)
+        self.embed = nn.Linear(n_cond, width, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.body(x[:, :-self.n_cond])
+        return self.out(features) + (features * self.embed(x[:, -self.n_cond:])).sum(dim=1, keepdim=True)
 
 
 #: Harmonics of the week (168 h) and of the day (24 h) in the clock input of every pass.
@@ -59,15 +79,19 @@ class SeriesGenerator(nn.Module):
     (optionally) the clock ``[passes, N_CLOCK]`` -> records ``[batch, passes * S, features]``."""
 
     def __init__(self, n_meta: int, n_features: int, batch_steps: int, noise_dim: int, units: int = 100,
-                 n_clock: int = 0):
+                 n_clock: int = 0, rnn_noise_dim: int | None = None):
         super().__init__()
         self.n_features, self.batch_steps, self.n_clock = n_features, batch_steps, n_clock
-        self.lstm = nn.LSTM(noise_dim + n_meta + n_clock, units, batch_first=True)
+        rnn_noise_dim = noise_dim if rnn_noise_dim is None else rnn_noise_dim
+        self.lstm = nn.LSTM(rnn_noise_dim + n_meta + n_clock, units, batch_first=True)
         self.head = nn.Linear(units + noise_dim, batch_steps * n_features)
 
-    def forward(self, noise: torch.Tensor, meta: torch.Tensor, clock: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, noise: torch.Tensor, meta: torch.Tensor, clock: torch.Tensor | None = None,
+                rnn_noise: torch.Tensor | None = None) -> torch.Tensor:
+        """``rnn_noise`` ``[batch, passes, k]`` feeds the LSTM instead of ``noise`` when given
+        (``noise`` then only reaches the output layer)."""
         batch, passes, _ = noise.shape
-        parts = [noise, meta[:, None, :].expand(batch, passes, meta.shape[1])]
+        parts = [noise if rnn_noise is None else rnn_noise, meta[:, None, :].expand(batch, passes, meta.shape[1])]
         if self.n_clock:
             parts.append(clock[None].expand(batch, passes, self.n_clock))
         hidden, _ = self.lstm(torch.cat(parts, dim=2))
@@ -89,10 +113,16 @@ class DoppelGANger(nn.Module):
         self.minmax_gen = MLP(n_meta + o.noise_dim, self.n_fake, o.mlp_hidden, o.mlp_units) if self.n_fake else None
         self.noise_dim = o.pass_noise(self.batch_steps, n_features)
         self.series_gen = SeriesGenerator(n_meta + self.n_fake, n_features, self.batch_steps, self.noise_dim,
-                                          o.lstm_units, N_CLOCK if o.clock else 0)
+                                          o.lstm_units, N_CLOCK if o.clock else 0,
+                                          o.noise_dim if o.rnn_noise == "series" else None)
         n_meta_all = n_meta + self.n_fake
-        self.critic = MLP(n_steps * n_features + n_meta_all, 1, o.critic_hidden, o.critic_units)
-        self.aux_critic = MLP(n_meta_all, 1, o.critic_hidden, o.critic_units) if o.uses_aux else None
+        n_series = n_steps * n_features
+        if o.metadata == "given" and o.projection:
+            self.critic = ProjectionCritic(n_series + self.n_fake, n_meta, o.critic_hidden, o.critic_units)
+            self.aux_critic = ProjectionCritic(self.n_fake, n_meta, o.critic_hidden, o.critic_units) if o.uses_aux else None
+        else:
+            self.critic = MLP(n_series + n_meta_all, 1, o.critic_hidden, o.critic_units)
+            self.aux_critic = MLP(n_meta_all, 1, o.critic_hidden, o.critic_units) if o.uses_aux else None
 
     @property
     def passes(self) -> int:
@@ -115,9 +145,13 @@ class DoppelGANger(nn.Module):
         passes = -(-n_steps // self.batch_steps)
         noise = torch.randn(batch, passes, self.noise_dim, generator=gen)
         clock = clock_features(start_hour_of_week, passes, self.batch_steps) if o.clock else None
-        records = self.series_gen(noise, torch.cat([context, fake], dim=1), clock)[:, :n_steps]
+        rnn_noise = None
+        if o.rnn_noise == "series":
+            rnn_noise = torch.randn(batch, 1, o.noise_dim, generator=gen).expand(batch, passes, o.noise_dim)
+        records = self.series_gen(noise, torch.cat([context, fake], dim=1), clock, rnn_noise)[:, :n_steps]
         return context, fake, records
 
     def critic_inputs(self, context, fake, records) -> tuple[torch.Tensor, torch.Tensor]:
-        meta = torch.cat([context, fake], dim=1)
-        return torch.cat([records.reshape(len(records), -1), meta], dim=1), meta
+        """(main critic input ``[series, fake metadata, context]``, auxiliary ``[fake metadata, context]``)."""
+        return (torch.cat([records.reshape(len(records), -1), fake, context], dim=1),
+                torch.cat([fake, context], dim=1))

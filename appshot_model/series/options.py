@@ -9,6 +9,7 @@ from appshot_model.core.errors import AppshotInputError
 
 METADATA_MODES = ("given", "generated")
 VALIDATION_SPLITS = ("block", "random")
+RNN_NOISE = ("pass", "series")
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,16 @@ class DGOptions:
     #: DG: gradient penalty weight 10, auxiliary critic weight alpha = 1.
     gp_weight: float = 10.0
     aux_weight: float = 1.0
+    #: DG: fresh noise into the LSTM at every pass ("pass"); "series": one draw per series, the
+    #: per-pass noise then only reaches the output layer.
+    rnn_noise: str = "pass"
     #: here: noise values for each metadata MLP, and per LSTM pass at least this many (see pass_noise).
     noise_dim: int = 32
+    #: here: the main critic's gradient does not reach the metadata generators (DG 4.3 decouples
+    #: metadata and series generation; here the decoupling also holds for the gradients).
+    decouple: bool = True
+    #: here: with given metadata, critics score the context by projection (networks.ProjectionCritic).
+    projection: bool = True
     #: DG: LSTM 100 units; metadata MLPs 2 x 100; critics 4 x 200.
     lstm_units: int = 100
     mlp_units: int = 100
@@ -58,6 +67,8 @@ class DGOptions:
             raise AppshotInputError(f"DG metadata mode {self.metadata!r}; expected one of {METADATA_MODES}")
         if self.batch_steps is not None and self.batch_steps < 1:
             raise AppshotInputError(f"batch_steps must be >= 1, got {self.batch_steps}")
+        if self.rnn_noise not in RNN_NOISE:
+            raise AppshotInputError(f"rnn_noise {self.rnn_noise!r}; expected one of {RNN_NOISE}")
         if self.validation_split not in VALIDATION_SPLITS:
             raise AppshotInputError(f"validation_split {self.validation_split!r}; expected one of {VALIDATION_SPLITS}")
         if not 0.0 <= self.ema_decay < 1.0:
