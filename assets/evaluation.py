@@ -9,18 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 import xarray as xr
-from dagster import (
-    AllPartitionMapping,
-    AssetExecutionContext,
-    AssetIn,
-    AssetsDefinition,
-    DimensionPartitionMapping,
-    IdentityPartitionMapping,
-    MetadataValue,
-    MultiPartitionMapping,
-    PartitionsDefinition,
-    asset,
-)
+from dagster import (AllPartitionMapping, AssetExecutionContext, AssetIn, AssetsDefinition, DimensionPartitionMapping,
+                     IdentityPartitionMapping, MetadataValue, MultiPartitionMapping, PartitionsDefinition, asset)
 
 from appshot_model.core.names import PEAK_HOURS
 from appshot_model.evaluation.loco import Fold, LocoRun, fold_figures, run_loco, sort_rows, write_loco

@@ -41,9 +41,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from machine import cpu_model, load_average
 
 from appshot_model.core.names import PEAK_HOURS
+from appshot_model.core.threads import available_cores
 from appshot_model.evaluation.baselines import METHODS
 from appshot_model.evaluation.emd import emd_grid, emd_to_uniform
-from appshot_model.evaluation.loco import DEFAULT_METHODS, Fold, LocoSettings, available_cores, run_loco, time_table
+from appshot_model.evaluation.loco import DEFAULT_METHODS, Fold, LocoSettings, run_loco, time_table
 from appshot_model.evaluation.worlds import demo_world
 
 

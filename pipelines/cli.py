@@ -151,14 +151,8 @@ def evaluate(
     Data reference; folds x methods x seeds run in parallel worker processes. Writes the per-row scores and the
     Table II-like summary (mean over cities and seeds, ± spread over seeds)."""
     from appshot_model.evaluation.baselines import ABLATIONS, BASELINES, METHODS
-    from appshot_model.evaluation.loco import (
-        LocoSettings,
-        LocoTaskError,
-        check_reproduction,
-        plan_folds,
-        run_loco,
-        write_loco,
-    )
+    from appshot_model.evaluation.loco import (LocoSettings, LocoTaskError, check_reproduction, plan_folds, run_loco,
+                                               write_loco)
 
     groups = {"baselines": list(BASELINES), "ablations": list(ABLATIONS), "all": list(METHODS)}
     methods = list(dict.fromkeys(m for name in (method or ["appshot", "baselines"]) for m in groups.get(name, [name])))

@@ -9,7 +9,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The tests train tiny networks: one intra-op thread each avoids OpenMP spin contention on a busy 2-core
-# machine (training reads APPSHOT_TORCH_THREADS; see appshot_model.model.train.configure_torch_threads).
+# machine (training reads APPSHOT_TORCH_THREADS; see appshot_model.core.threads.configure_torch_threads).
 os.environ.setdefault("APPSHOT_TORCH_THREADS", "1")
 
 
@@ -24,3 +24,14 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"real test data folder {path} is absent")
     return path
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny networks: one intra-op thread avoids OpenMP spin contention on a busy 2-core machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

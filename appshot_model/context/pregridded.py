@@ -7,15 +7,19 @@ people (totals conserved), ``mean`` for fractions (area-weighted mean over the c
 
 Which source column is which AppShot attribute is the caller's decision: ``columns`` maps
 ``source column -> (attribute, how)``. The SpectraGAN release does not name its ``landuse_k`` /
-``poi_k`` classes, so the documented default (``SPECTRAGAN_DEFAULT_COLUMNS``) maps population
-only; map the rest yourself once you can justify it.
+``poi_k`` classes; the default (``SPECTRAGAN_DEFAULT_COLUMNS``) maps all 27 AppShot attributes
+by the evidence in ``docs/context.md`` ("SpectraGAN columns"): Table I's order (AppShot,
+seed 000 section III) with post and police as two columns, checked against what each column
+looks like on the map (roads as 0/1 presence lines, tram stops absent from tram-less Aachen,
+the Bonn port on the Rhine, ...). Two derived source columns exist for SpectraGAN cities:
+``poi_5+poi_6`` (post + police counts) and ``sea`` (the release's ``grid-sea`` mask).
 """
 
 from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +30,42 @@ from appshot_model.core.errors import AppshotInputError
 from appshot_model.core.grid import Grid
 from appshot_model.core.names import ATTRIBUTES
 
-#: Default SpectraGAN mapping: only the population column has a known meaning.
-SPECTRAGAN_DEFAULT_COLUMNS: dict[str, tuple[str, str]] = {"population": ("population", "sum")}
+#: Default SpectraGAN mapping, source column -> (AppShot attribute, how); evidence and doubts in
+#: docs/context.md. ``landuse_12`` is the catch-all non-built land (farmland, forest, rivers):
+#: mapped to barren lands; the sea comes from the ``grid-sea`` mask. Roads are 0/1 presence flags
+#: per cell in this release (not lengths); which of poi_15 / poi_16 is primary is the least sure.
+#: ``poi_11`` and ``poi_14`` (all zero in the three cities) match no AppShot attribute.
+SPECTRAGAN_DEFAULT_COLUMNS: dict[str, tuple[str, str]] = {
+    "population": ("population", "sum"),
+    "landuse_1": ("landuse_continuous_urban", "mean"),
+    "landuse_2": ("landuse_high_dense_urban", "mean"),
+    "landuse_3": ("landuse_medium_dense_urban", "mean"),
+    "landuse_4": ("landuse_low_dense_urban", "mean"),
+    "landuse_5": ("landuse_very_low_dense_urban", "mean"),
+    "landuse_6": ("landuse_isolated_structures", "mean"),
+    "landuse_7": ("landuse_green_urban", "mean"),
+    "landuse_8": ("landuse_industrial_commercial", "mean"),
+    "landuse_9": ("landuse_air_sea_ports", "mean"),
+    "landuse_10": ("landuse_leisure_facilities", "mean"),
+    "landuse_12": ("landuse_barren_lands", "mean"),
+    "sea": ("landuse_sea", "mean"),
+    "poi_1": ("poi_tourism", "sum"),
+    "poi_2": ("poi_cafe", "sum"),
+    "poi_3": ("poi_parking", "sum"),
+    "poi_4": ("poi_restaurant", "sum"),
+    "poi_5+poi_6": ("poi_post_police", "sum"),
+    "poi_7": ("poi_traffic_signals", "sum"),
+    "poi_8": ("poi_office", "sum"),
+    "poi_9": ("poi_public_transport", "sum"),
+    "poi_10": ("poi_shop", "sum"),
+    "poi_15": ("poi_primary_roads", "mean"),
+    "poi_16": ("poi_secondary_roads", "mean"),
+    "poi_17": ("poi_motorways", "mean"),
+    "poi_12": ("poi_railway_stations", "sum"),
+    "poi_13": ("poi_tram_stops", "sum"),
+}
+#: Derived SpectraGAN source columns: name -> columns summed (the sea mask is added separately).
+SPECTRAGAN_SUMMED_COLUMNS: dict[str, tuple[str, ...]] = {"poi_5+poi_6": ("poi_5", "poi_6")}
 #: Sub-folders of ``spectragan/context/<city>/`` holding shapefiles with attribute columns.
 SPECTRAGAN_PARTS = ("grid-pop", "grid-pop-landuse", "grid-poi")
 #: Attributes whose negative values are clipped to 0 (with a warning).
@@ -156,27 +194,59 @@ def spectragan_city_files(city_dir: str | os.PathLike) -> list[Path]:
     return files
 
 
-def spectragan_context(city_dir: str | os.PathLike, grid: Grid, columns: ColumnSpec | None = None,
-                       strict: bool = True) -> LayerResult:
-    """SpectraGAN context of one city (``spectragan/context/<city>``) on the working grid.
+def spectragan_table(city_dir: str | os.PathLike, columns: Iterable[str] | None = None):
+    """The SpectraGAN cells of one city (``spectragan/context/<city>``) with their attribute
+    columns joined on ``id`` and sorted by it (row-major, row 0 southernmost), EPSG:32632.
 
-    Reads the population, land-use and PoI shapefiles (EPSG:32632, non-square cells; joined on
-    ``id``) and re-grids the columns in ``columns`` (default ``SPECTRAGAN_DEFAULT_COLUMNS``:
-    population only). The shapefiles carry the geometry, so the .npy row order (row 0
-    southernmost) does not matter here.
+    ``columns``: source columns wanted (default: those of ``SPECTRAGAN_DEFAULT_COLUMNS``); the
+    derived ``poi_5+poi_6`` and ``sea`` (from ``<city>-grid-sea/*.npy``) are built on request.
     """
-    columns = SPECTRAGAN_DEFAULT_COLUMNS if columns is None else columns
-    wanted = set(columns)
+    wanted = set(SPECTRAGAN_DEFAULT_COLUMNS if columns is None else columns)
+    for name, parts in SPECTRAGAN_SUMMED_COLUMNS.items():
+        if name in wanted:
+            wanted |= set(parts)
     merged = None
     for path in spectragan_city_files(city_dir):
         gdf = _read(path)
+        if "id" not in gdf.columns:
+            raise AppshotInputError(f"{path}: no 'id' column to join on")
         take = [c for c in gdf.columns if c in wanted and (merged is None or c not in merged.columns)]
         if merged is None:
             merged = gdf[["id", *take, gdf.geometry.name]]
         elif take:
-            if "id" not in gdf.columns:
-                raise AppshotInputError(f"{path}: no 'id' column to join on")
             merged = merged.merge(gdf[["id", *take]], on="id", how="left", validate="one_to_one")
+    merged = merged.iloc[np.argsort(merged["id"].astype(int).to_numpy(), kind="stable")].reset_index(drop=True)
+    for name, parts in SPECTRAGAN_SUMMED_COLUMNS.items():
+        if name in wanted and all(p in merged.columns for p in parts):
+            merged[name] = sum(merged[p].astype(float) for p in parts)
+    if "sea" in wanted:
+        merged["sea"] = _spectragan_sea(Path(city_dir), len(merged))
+    return merged
+
+
+def _spectragan_sea(city_dir: Path, n_cells: int) -> np.ndarray:
+    """The release's sea mask (``<city>-grid-sea/*.npy``, row-major in ``id`` order), flattened."""
+    found = sorted((city_dir / f"{city_dir.name}-grid-sea").glob("*.npy"))
+    if not found:
+        raise AppshotInputError(f"{city_dir}: no sea mask {city_dir.name}-grid-sea/*.npy; expected the "
+                                f"SpectraGAN release layout (or leave 'sea' out of the columns)")
+    sea = np.load(found[0]).astype(float).ravel()
+    if sea.size != n_cells:
+        raise AppshotInputError(f"{found[0]}: {sea.size} cells, but the shapefiles hold {n_cells}")
+    return sea
+
+
+def spectragan_context(city_dir: str | os.PathLike, grid: Grid, columns: ColumnSpec | None = None,
+                       strict: bool = True) -> LayerResult:
+    """SpectraGAN context of one city (``spectragan/context/<city>``) on the working grid.
+
+    Reads the population, land-use and PoI shapefiles (EPSG:32632, 255.92 m x 324.43 m cells;
+    joined on ``id``) and re-grids the columns in ``columns`` (default
+    ``SPECTRAGAN_DEFAULT_COLUMNS``: all 27 AppShot attributes). The shapefiles carry the
+    geometry, so the .npy row order (row 0 southernmost) does not matter here.
+    """
+    columns = SPECTRAGAN_DEFAULT_COLUMNS if columns is None else columns
+    merged = spectragan_table(city_dir, columns)
     res = regrid_cells(merged, columns, grid, source=f"SpectraGAN {Path(city_dir).name}", strict=strict)
     res.metadata["files"] = [str(p) for p in spectragan_city_files(city_dir)]
     return res

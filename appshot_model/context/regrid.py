@@ -47,11 +47,11 @@ def candidate_pairs(geoms: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarr
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty
     b = shapely.bounds(geoms)  # xmin, ymin, xmax, ymax
-    cs = grid.cell_size_m
-    c0 = np.floor((b[:, 0] - grid.left) / cs).astype(np.int64)
-    c1 = np.ceil((b[:, 2] - grid.left) / cs).astype(np.int64)  # exclusive
-    r0 = np.floor((grid.top - b[:, 3]) / cs).astype(np.int64)
-    r1 = np.ceil((grid.top - b[:, 1]) / cs).astype(np.int64)  # exclusive
+    cw, ch = grid.cell_size_m, grid.cell_height
+    c0 = np.floor((b[:, 0] - grid.left) / cw).astype(np.int64)
+    c1 = np.ceil((b[:, 2] - grid.left) / cw).astype(np.int64)  # exclusive
+    r0 = np.floor((grid.top - b[:, 3]) / ch).astype(np.int64)
+    r1 = np.ceil((grid.top - b[:, 1]) / ch).astype(np.int64)  # exclusive
     c0, r0 = np.clip(c0, 0, grid.width), np.clip(r0, 0, grid.height)
     c1, r1 = np.clip(c1, 0, grid.width), np.clip(r1, 0, grid.height)
     nc, nr = np.maximum(c1 - c0, 0), np.maximum(r1 - r0, 0)
@@ -76,39 +76,39 @@ def intersect_with_grid(geoms: np.ndarray, grid: Grid, return_pieces: bool = Fal
     strips, then the (smaller) strip pieces into cells, which keeps complex polygons cheap.
     """
     geoms = np.asarray(geoms, dtype=object)
-    cs = grid.cell_size_m
+    cw, ch = grid.cell_size_m, grid.cell_height
     left, _, right, _ = grid.bounds
     # stage 1: row strips
     b = shapely.bounds(geoms)
-    r0 = np.clip(np.floor((grid.top - b[:, 3]) / cs).astype(np.int64), 0, grid.height)
-    r1 = np.clip(np.ceil((grid.top - b[:, 1]) / cs).astype(np.int64), 0, grid.height)
+    r0 = np.clip(np.floor((grid.top - b[:, 3]) / ch).astype(np.int64), 0, grid.height)
+    r1 = np.clip(np.ceil((grid.top - b[:, 1]) / ch).astype(np.int64), 0, grid.height)
     counts = np.maximum(r1 - r0, 0)
     si = np.repeat(np.arange(len(geoms)), counts)
     srow = r0[si] + (np.arange(si.size) - np.repeat(np.cumsum(counts) - counts, counts))
     strips = np.empty(si.size, dtype=object)
     for s in range(0, si.size, _CHUNK_PAIRS):
         sl = slice(s, s + _CHUNK_PAIRS)
-        y1 = grid.top - srow[sl] * cs
-        strips[sl] = shapely.intersection(geoms[si[sl]], shapely.box(left, y1 - cs, right, y1))
+        y1 = grid.top - srow[sl] * ch
+        strips[sl] = shapely.intersection(geoms[si[sl]], shapely.box(left, y1 - ch, right, y1))
     nonempty = ~shapely.is_empty(strips) & (shapely.area(strips) > 0)
     si, srow, strips = si[nonempty], srow[nonempty], strips[nonempty]
     # stage 2: cells within each strip piece's column range
     sb = shapely.bounds(strips)
-    c0 = np.clip(np.floor((sb[:, 0] - grid.left) / cs).astype(np.int64), 0, grid.width)
-    c1 = np.clip(np.ceil((sb[:, 2] - grid.left) / cs).astype(np.int64), 0, grid.width)
+    c0 = np.clip(np.floor((sb[:, 0] - grid.left) / cw).astype(np.int64), 0, grid.width)
+    c1 = np.clip(np.ceil((sb[:, 2] - grid.left) / cw).astype(np.int64), 0, grid.width)
     counts = np.maximum(c1 - c0, 0)
     k = np.repeat(np.arange(strips.size), counts)
     cols = c0[k] + (np.arange(k.size) - np.repeat(np.cumsum(counts) - counts, counts))
     out_k, out_c, out_a, out_p = [], [], [], []
     for s in range(0, k.size, _CHUNK_PAIRS):
         kk, cc = k[s:s + _CHUNK_PAIRS], cols[s:s + _CHUNK_PAIRS]
-        x0 = grid.left + cc * cs
-        y1 = grid.top - srow[kk] * cs
+        x0 = grid.left + cc * cw
+        y1 = grid.top - srow[kk] * ch
         single = counts[kk] == 1  # strip piece inside one cell: it is the piece
         pieces = strips[kk].copy()
         if (~single).any():
             pieces[~single] = shapely.intersection(
-                strips[kk[~single]], shapely.box(x0[~single], y1[~single] - cs, x0[~single] + cs, y1[~single]))
+                strips[kk[~single]], shapely.box(x0[~single], y1[~single] - ch, x0[~single] + cw, y1[~single]))
         area = shapely.area(pieces)
         keep = area > 0
         out_k.append(kk[keep]), out_c.append(cc[keep]), out_a.append(area[keep])
@@ -128,7 +128,7 @@ def coverage_from_pieces(rows: np.ndarray, cols: np.ndarray, area: np.ndarray, g
     """Fraction (0..1) of each cell's area covered by pieces (clipped at 1 where they overlap)."""
     cov = np.zeros(grid.shape)
     np.add.at(cov, (rows, cols), area)
-    return np.clip(cov / grid.cell_size_m ** 2, 0.0, 1.0)
+    return np.clip(cov / (grid.cell_size_m * grid.cell_height), 0.0, 1.0)
 
 
 def clean_geometries(geoms: np.ndarray) -> np.ndarray:
@@ -322,18 +322,19 @@ def _fine_factor(src, grid: Grid, min_factor: int = 4, per_pixel: int = 2) -> in
     wx, wy = zip(*[src.transform @ p for p in px])
     gx, gy = warp_transform(src.crs, grid.crs, list(wx), list(wy))
     size = min(math.hypot(gx[1] - gx[0], gy[1] - gy[0]), math.hypot(gx[2] - gx[0], gy[2] - gy[0]))
-    return max(min_factor, int(math.ceil(per_pixel * grid.cell_size_m / max(size, 1e-9))))
+    cell = max(grid.cell_size_m, grid.cell_height)
+    return max(min_factor, int(math.ceil(per_pixel * cell / max(size, 1e-9))))
 
 
 def _warp_to_fine(src, band: int, grid: Grid, factor: int, data: np.ndarray, window, resampling) -> np.ndarray:
     from rasterio.warp import reproject
 
     fine = np.full((grid.height * factor, grid.width * factor), np.nan)
-    fs = grid.cell_size_m / factor
+    fw, fh = grid.cell_size_m / factor, grid.cell_height / factor
     from affine import Affine
 
     reproject(source=data, destination=fine, src_transform=src.window_transform(window),
-              src_crs=src.crs, src_nodata=np.nan, dst_transform=Affine(fs, 0, grid.left, 0, -fs, grid.top),
+              src_crs=src.crs, src_nodata=np.nan, dst_transform=Affine(fw, 0, grid.left, 0, -fh, grid.top),
               dst_crs=grid.crs, dst_nodata=np.nan, resampling=resampling)
     return fine
 
@@ -396,7 +397,7 @@ def raster_sum_to_grid(path: str | os.PathLike, grid: Grid, band: int = 1, metho
             factor = _fine_factor(src, grid, min_factor=8, per_pixel=4)
             fine = _warp_to_fine(src, band, grid, factor, density, window, Resampling.nearest)
             fvalid = np.isfinite(fine)
-            fs2 = (grid.cell_size_m / factor) ** 2
+            fs2 = grid.cell_size_m * grid.cell_height / factor ** 2
             people = np.where(fvalid, fine, 0.0) * fs2
             meta["negative_inside"] = float(people[people < 0].sum())
             if clip_negative:

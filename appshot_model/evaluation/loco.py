@@ -45,23 +45,14 @@ from appshot_model.core.errors import AppshotInputError
 from appshot_model.core.io import atomic_path
 from appshot_model.core.provenance import code_version
 from appshot_model.core.seeds import derive_seed
+from appshot_model.core.threads import THREADS_ENV, available_cores
 from appshot_model.evaluation.baselines import BASELINES, METHODS, Budget, generate_method, method_spec, train_method
 from appshot_model.evaluation.folds import fold_inputs
 from appshot_model.evaluation.metrics import HEADLINE_METRICS, score
 from appshot_model.evaluation.reference import DATA, split_snapshots
-from appshot_model.evaluation.report import (
-    compare_scores,
-    maps_figure,
-    metrics_figure,
-    read_scores,
-    results_markdown,
-    seed_summary,
-    share_error_figure,
-    stochasticity_figure,
-    write_scores,
-)
+from appshot_model.evaluation.report import (compare_scores, maps_figure, metrics_figure, read_scores, results_markdown,
+                                             seed_summary, share_error_figure, stochasticity_figure, write_scores)
 from appshot_model.evaluation.worlds import World
-from appshot_model.model.train import THREADS_ENV
 
 #: Columns of the per-fold scores (one row per held-out city x hour x method x seed; ``data`` has no seed).
 ROW_COLUMNS = ("world", "held_out", "hour", "method", "seed", *HEADLINE_METRICS)
@@ -327,14 +318,6 @@ def _cells(world: World, city: str) -> int:
 def _method_cost(world: World, fold: Fold, method: str) -> float:
     return (TRAIN_COST[method_spec(method).family]
             + SCORE_COST_PER_10K_CELLS * _cells(world, fold.held_out) / 1e4)
-
-
-def available_cores() -> list[int]:
-    """The cores this process may run on (its CPU affinity), or ``range(os.cpu_count())``."""
-    try:
-        return sorted(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return list(range(os.cpu_count() or 1))
 
 
 # --------------------------------------------------------------------------------------------

@@ -27,7 +27,6 @@ that need it) the tile is one traffic patch.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -39,6 +38,7 @@ from tqdm.auto import tqdm
 
 from appshot_model.core.errors import AppshotInputError
 from appshot_model.core.seeds import derive_seed
+from appshot_model.core.threads import configure_torch_threads
 from appshot_model.model.checkpoint import TrainingCheckpoint
 from appshot_model.model.config import ModelConfig, TrainConfig
 from appshot_model.model.networks import Discriminator, Generator, build_networks, crop_context
@@ -47,26 +47,6 @@ from appshot_model.model.patches import check_map_size, pad_context, patch_origi
 
 HISTORY_KEYS = ("g_adv_d1", "g_adv_d2", "g_l1", "d1", "d2")
 #: Environment variable overriding the torch thread count.
-THREADS_ENV = "APPSHOT_TORCH_THREADS"
-
-
-def available_cores() -> int:
-    """Cores this process may run on (its CPU affinity), not the machine's count."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def configure_torch_threads() -> int:
-    """Set torch's intra-op threads to ``$APPSHOT_TORCH_THREADS`` or the cores available to this process
-    (two processes each using every core of a shared machine run many times slower); returns the count."""
-    threads = int(os.environ.get(THREADS_ENV, 0)) or available_cores()
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
-    return threads
-
-
 @dataclass
 class TileBatch:
     """Context tiles ``[B, K, t + k - 1, t + k - 1]``, real traffic tiles of one day ``[B, S, t, t]`` and the

@@ -8,9 +8,11 @@ import pytest
 import shapely
 
 from appshot_model.context.pregridded import (SPECTRAGAN_DEFAULT_COLUMNS, milan_context, parse_columns, regrid_cells,
-                                              spectragan_context)
+                                              spectragan_context, spectragan_table)
 from appshot_model.core.errors import AppshotInputError
 from appshot_model.core.grid import Grid
+from appshot_model.core.names import ATTRIBUTES
+from appshot_model.traffic.spectragan import spectragan_grid
 
 SG = "spectragan/context"
 MILAN_GRID = "milan/milano-grid.geojson"
@@ -36,8 +38,11 @@ def clipped_reference(gdf, column, region):
     return float((part[column].clip(lower=0) * part.area / gdf.loc[part.index].area).sum())
 
 
-def test_default_mapping_is_population_only():
-    assert SPECTRAGAN_DEFAULT_COLUMNS == {"population": ("population", "sum")}
+def test_default_mapping_covers_all_27_attributes():
+    mapped = parse_columns(SPECTRAGAN_DEFAULT_COLUMNS)
+    assert sorted(a for a, _ in mapped.values()) == sorted(ATTRIBUTES)
+    assert mapped["population"] == ("population", "sum") and mapped["poi_5+poi_6"] == ("poi_post_police", "sum")
+    assert all(how == "mean" for attr, how in mapped.values() if attr.startswith("landuse_"))
     assert parse_columns({"a": "population", "b": {"attribute": "poi_cafe", "how": "sum"}}) == {
         "a": ("population", "sum"), "b": ("poi_cafe", "sum")}
     with pytest.raises(AppshotInputError, match="not an AppShot attribute"):
@@ -57,7 +62,7 @@ def test_spectragan_population_conserved(shared_data, city):
         res = spectragan_context(shared_data / SG / city, grid)
     assert bool(record) == bool((src.population < 0).any())
     check(res, grid)
-    assert set(res.values) == {"population"}
+    assert set(res.values) == set(ATTRIBUTES)
     expected = float(src.population.clip(lower=0).sum())
     assert res.metadata["total_after"] == pytest.approx(expected, rel=5e-3)
     assert res.metadata["total_before"] == pytest.approx(float(src.population.sum()), rel=5e-3)
@@ -148,3 +153,20 @@ def test_errors(tmp_path, shared_data):
 def test_missing_city_folder(tmp_path):
     with pytest.raises(AppshotInputError, match="no SpectraGAN shapefiles"):
         spectragan_context(Path(tmp_path) / "nowhere", Grid("EPSG:32632", 0.0, 1000.0, 2, 2))
+
+
+def test_spectragan_default_columns_on_native_cells(shared_data):
+    """The default mapping, re-gridded onto the release's own cells, reproduces the source table
+    (post + police summed, the sea mask joined in id order) and sums land use to at most 1."""
+    city = shared_data / SG / "bonn"
+    table = spectragan_table(city)
+    grid = spectragan_grid(city)
+    res = spectragan_context(city, grid)
+    assert len(res.values) == 27
+    south_first = {a: np.flipud(v).ravel() for a, v in res.values.items()}
+    np.testing.assert_allclose(south_first["poi_post_police"], table["poi_5"] + table["poi_6"], atol=1e-9)
+    np.testing.assert_allclose(south_first["landuse_barren_lands"], table["landuse_12"], atol=1e-9)
+    np.testing.assert_allclose(south_first["population"], table["population"].clip(lower=0), atol=1e-6)
+    assert (south_first["landuse_sea"] == 0).all()  # an inland city
+    total = sum(v for a, v in res.values.items() if a.startswith("landuse_"))
+    assert (total <= 1 + 1e-6).all() and (res.coverage > 0.999).all()

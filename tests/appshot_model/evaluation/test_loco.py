@@ -9,17 +9,8 @@ import pandas as pd
 import pytest
 
 from appshot_model.core.errors import AppshotInputError
-from appshot_model.evaluation.loco import (
-    DETAIL_COLUMNS,
-    ROW_COLUMNS,
-    Fold,
-    LocoSettings,
-    LocoTaskError,
-    method_seeds,
-    plan_folds,
-    run_loco,
-    write_loco,
-)
+from appshot_model.evaluation.loco import (DETAIL_COLUMNS, ROW_COLUMNS, Fold, LocoSettings, LocoTaskError, method_seeds,
+                                           plan_folds, run_loco, write_loco)
 from appshot_model.evaluation.metrics import HEADLINE_METRICS
 from appshot_model.evaluation.report import compare_scores, read_scores
 from appshot_model.evaluation.worlds import ArrayWorld, demo_world
