@@ -51,9 +51,13 @@ PASS, BLOCKED, UNMEASURED = "pass", "blocked", "unmeasured"
 class PrivacyThresholds:
     """When the gate blocks a city x peak hour (defaults and their reasons: ``docs/privacy.md``)."""
 
+    #: block when generated snapshots sit closer to training days than this share of the held-out distance
     dcr_ratio_min: float = 0.5
+    #: block when the membership-inference ROC-AUC exceeds this ...
     attack_auc_max: float = 0.8
+    #: ... and its one-sided Mann-Whitney p-value is below this
     alpha: float = 0.01
+    #: fewer member or held-out days than these: the city x hour is reported as unmeasured
     min_members: int = 2
     min_non_members: int = 2
 
