@@ -39,9 +39,12 @@ import time
 from typing import Literal
 
 import numpy as np
-from scipy import stats
+from scipy import ndimage, stats
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from appshot_model.core.cube import grid_of
+from appshot_model.core.errors import AppshotInputError
+from appshot_model.core.names import LANDUSE_ATTRIBUTES, POI_ATTRIBUTES
 from appshot_model.evaluation.emd import emd_to_uniform, nemd, traffic_array
 
 #: Default hotspot threshold: this quantile of the map's own cell values.
@@ -338,3 +341,44 @@ def score(real_snapshots, generated_samples, *, pairing: Literal["paired", "all"
         timings["nemd"] = timings.get("nemd", 0.0) + nemd_seconds
         timings["other"] = timings.get("other", 0.0) + time.process_time() - started - nemd_seconds
     return result
+
+
+# --------------------------------------------------------------------------------------------
+# traffic where nothing is
+
+
+def remote_empty_cells(context_cube, distance_m: float = 2000.0, landuse_min: float = 0.3,
+                       inhabited_min: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """``(remote, inhabited)`` boolean ``[y, x]`` masks of a context cube ``[attribute, y, x]`` (raw units):
+    inhabited cells have population >= ``inhabited_min``; remote empty cells are covered by land use (the
+    land-use fractions sum to more than ``landuse_min``), lie more than ``distance_m`` (centre to centre)
+    from any inhabited cell, and have no PoI and no road (every ``poi_*`` layer 0)."""
+    present = {str(a) for a in context_cube.attribute.values}
+    needed = ["population", *LANDUSE_ATTRIBUTES, *POI_ATTRIBUTES]
+    missing = [a for a in needed if a not in present]
+    if missing:
+        raise AppshotInputError(f"context cube lacks {missing}: remote empty land needs population, land use and PoIs")
+    grid = grid_of(context_cube)
+    inhabited = context_cube.sel(attribute="population").values >= inhabited_min
+    covered = context_cube.sel(attribute=list(LANDUSE_ATTRIBUTES)).values.sum(axis=0) > landuse_min
+    no_poi = (context_cube.sel(attribute=list(POI_ATTRIBUTES)).values == 0).all(axis=0)
+    if inhabited.any():
+        distance = ndimage.distance_transform_edt(~inhabited, sampling=(grid.cell_height, grid.cell_size_m))
+    else:
+        distance = np.full(inhabited.shape, np.inf)
+    return covered & no_poi & (distance > distance_m), inhabited
+
+
+def remote_empty_share(context_cube, traffic_map, **options) -> tuple[float, int]:
+    """Mean of ``traffic_map [y, x]`` over the remote empty cells (:func:`remote_empty_cells`, ``options``
+    go there) as a share of its mean over inhabited cells, and the number of remote empty cells
+    (share NaN when there are none)."""
+    remote, inhabited = remote_empty_cells(context_cube, **options)
+    values = traffic_array(traffic_map, "traffic map", (2,))
+    if values.shape != remote.shape:
+        raise AppshotInputError(f"traffic map is {values.shape}, context cube is {remote.shape}")
+    if not inhabited.any():
+        raise AppshotInputError("context cube has no inhabited cell (population >= 1): no reference level")
+    if not remote.any():
+        return math.nan, 0
+    return float(values[remote].mean() / values[inhabited].mean()), int(remote.sum())

@@ -5,6 +5,7 @@ import pytest
 from scipy import stats
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from appshot_model.core.errors import AppshotInputError
 from appshot_model.evaluation import metrics
 from appshot_model.evaluation.emd import nemd
 from appshot_model.evaluation.metrics import (hemd, hotspot_count, hotspots, mean_pairwise_ssim, pairwise_ssim_error,
@@ -151,3 +152,35 @@ def test_score_counts_service_maps_without_a_distribution():
     result = score(real, gen)
     assert result["n_nemd_undefined"] == 2 and result["nemd"] == pytest.approx(0.0, abs=1e-12)
     assert result["werr"] > 0
+
+
+def _empty_land_cube(height: int = 30, width: int = 30):
+    from appshot_model.core.cube import make_context_cube
+    from appshot_model.core.grid import Grid
+    from appshot_model.core.names import ATTRIBUTES
+
+    values = np.zeros((len(ATTRIBUTES), height, width), np.float32)
+    values[ATTRIBUTES.index("population"), :5, :5] = 100.0           # a village in the north-west corner
+    values[ATTRIBUTES.index("landuse_barren_lands")] = 0.5           # rock everywhere
+    values[ATTRIBUTES.index("landuse_barren_lands"), :, -1] = 0.2    # ... but too little land use on the east edge
+    values[ATTRIBUTES.index("poi_secondary_roads"), -1, :] = 120.0   # a road along the south edge
+    return make_context_cube(values, ATTRIBUTES, Grid("EPSG:32632", 500_000.0, 5_605_000.0, height, width))
+
+
+def test_remote_empty_cells_are_far_covered_and_without_pois():
+    from appshot_model.evaluation.metrics import remote_empty_cells, remote_empty_share
+
+    cube = _empty_land_cube()
+    remote, inhabited = remote_empty_cells(cube)
+    assert inhabited.sum() == 25
+    # 2 km = 8 cells of 250 m from the village's nearest cell (4, 4): centre distance > 2000 m
+    assert not remote[12, 4] and remote[13, 4] and not remote[4, 12] and remote[4, 13]
+    assert not remote[:, -1].any() and not remote[-1, :].any()
+    expected = sum(1 for y in range(29) for x in range(29)
+                   if 250 * np.hypot(max(0, y - 4), max(0, x - 4)) > 2000)
+    assert remote.sum() == expected
+    traffic = np.where(inhabited, 10.0, 0.0) + np.where(remote, 0.3, 0.0)
+    share, cells = remote_empty_share(cube, traffic)
+    assert cells == expected and share == pytest.approx(0.03)
+    with pytest.raises(AppshotInputError, match="traffic map is"):
+        remote_empty_share(cube, traffic[:10])
