@@ -7,6 +7,11 @@ the position-keyed noise of :mod:`appshot_model.model.noise`. A chunk thus compu
 and tensor shapes that :func:`~appshot_model.model.generate.generate_snapshots` computes for those cells, so
 the snapshots are byte-identical to the in-memory ones whatever the chunking.
 
+Torch runs with one intra-op thread while generating (``GENERATION_THREADS``; its kernels may sum in another
+order with another thread count), so the bytes do not depend on the cores of the machines; parallelism comes
+from the Dask threads, one chunk each. :func:`dask_client` and :func:`generate_region` set it; compute a
+:func:`generate_lazy` result under them (or with torch at one thread) to get the in-memory bytes.
+
 The result is a lazy ``[sample, service, y, x]`` DataArray; :func:`write_snapshots_zarr` writes it chunk by
 chunk to a Zarr store (atomically), so peak memory is a few chunks per worker thread, not the region.
 Only ``noise_scope="snapshot"`` models (the default) generate chunked; the per-patch noise ablation draws its
@@ -29,10 +34,10 @@ import xarray as xr
 from appshot_model.core.cube import check_context
 from appshot_model.core.errors import AppshotInputError
 from appshot_model.core.io import atomic_path
-from appshot_model.core.threads import available_cores
+from appshot_model.core.threads import available_cores, torch_threads
 from appshot_model.model.artefact import ModelArtefact
-from appshot_model.model.generate import (MAP_TILE, generate_snapshots, generate_tiles, select_attributes,
-                                          snapshot_field, snapshot_result)
+from appshot_model.model.generate import (GENERATION_THREADS, MAP_TILE, generate_snapshots, generate_tiles,
+                                          select_attributes, snapshot_field, snapshot_result)
 from appshot_model.model.noise import snapshot_z
 from appshot_model.model.patches import context_padding
 
@@ -124,36 +129,38 @@ def write_snapshots_zarr(snapshots: xr.DataArray, path: str | os.PathLike) -> Pa
 
 @contextlib.contextmanager
 def dask_client(address: str | None = None, threads: int | None = None) -> Iterator[object]:
-    """A ``dask.distributed`` client: of the cluster at ``address`` when given, else of a new in-process
-    ``LocalCluster`` (one worker, ``threads`` threads; default the cores available, torch set to one thread
-    meanwhile) closed at the end. Threads share the loaded model (no copy per worker process; torch releases
-    the GIL in its kernels)."""
+    """A ``dask.distributed`` client: of the cluster at ``address`` when given (its workers' torch is set to one
+    intra-op thread), else of a new in-process ``LocalCluster`` (one worker, ``threads`` threads; default the
+    cores available; torch at one thread meanwhile) closed at the end. Threads share the loaded model (no copy
+    per worker process; torch releases the GIL in its kernels)."""
     from distributed import Client, LocalCluster
 
     if address:
         with Client(address) as client:
+            client.run(torch.set_num_threads, GENERATION_THREADS)
             yield client
         return
     threads = threads or len(available_cores())
-    torch_threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the worker's threads run one chunk each; torch must not multiply them
-    try:
-        with LocalCluster(n_workers=1, threads_per_worker=threads, processes=False,
-                          dashboard_address=None) as cluster, Client(cluster) as client:
-            yield client
-    finally:
-        torch.set_num_threads(torch_threads)
+    with torch_threads(GENERATION_THREADS), LocalCluster(n_workers=1, threads_per_worker=threads, processes=False,
+                                                         dashboard_address=None) as cluster, Client(cluster) as client:
+        yield client
 
 
 def generate_region(artefact: ModelArtefact, context_cube: xr.DataArray, n_samples: int, seed: int, *,
                     progress: bool = False, dask_address: str | None = None,
                     large_cells: int = LARGE_REGION_CELLS, chunk_cells: int = CHUNK_CELLS) -> xr.DataArray:
-    """Snapshots in memory, computed chunked on Dask (the cluster at ``dask_address``, else a LocalCluster)
-    when the region has at least ``large_cells`` cells or an address is given, else by
-    :func:`~appshot_model.model.generate.generate_snapshots`; the same bytes either way."""
-    cells = context_cube.sizes["y"] * context_cube.sizes["x"]
-    if artefact.model_cfg.noise_scope != "snapshot" or (cells < large_cells and not dask_address):
+    """Snapshots in memory, the bytes of :func:`~appshot_model.model.generate.generate_snapshots` however
+    computed: on the Dask cluster at ``dask_address``, or on a LocalCluster when the region has at least
+    ``large_cells`` cells, else on Dask's local thread pool in one-tile chunks (no cluster to start). Models with
+    per-patch noise generate with ``generate_snapshots`` (``progress``: its tqdm bar; unused on Dask)."""
+    if artefact.model_cfg.noise_scope != "snapshot":
         return generate_snapshots(artefact, context_cube, n_samples, seed, progress=progress)
+    cells = context_cube.sizes["y"] * context_cube.sizes["x"]
+    if cells < large_cells and not dask_address:
+        lazy = generate_lazy(artefact, context_cube, n_samples, seed, MAP_TILE)
+        with torch_threads(GENERATION_THREADS), dask.config.set(scheduler="threads",
+                                                                num_workers=len(available_cores())):
+            return lazy.compute()
     lazy = generate_lazy(artefact, context_cube, n_samples, seed, chunk_cells)
     with dask_client(dask_address):
         return lazy.compute()

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from appshot_model.core.cube import check_context, grid_of
 from appshot_model.core.errors import AppshotInputError
+from appshot_model.core.threads import torch_threads
 from appshot_model.model.artefact import ModelArtefact
 from appshot_model.model.networks import Generator
 from appshot_model.model.noise import draw_noise, keyed_noise_field, snapshot_z
@@ -41,6 +42,9 @@ from appshot_model.model.patches import (check_map_size, context_padding, covera
 BLOCK_PATCHES = 128
 #: Side (cells) of the fixed tiles of :func:`generate_map`.
 MAP_TILE = 64
+#: torch intra-op threads while generating: one, so that the bytes do not depend on the machine's cores
+#: (parallelism comes from Dask threads over chunks: ``appshot_model.model.chunked``).
+GENERATION_THREADS = 1
 
 
 def prepare_context(artefact: ModelArtefact, context_cube: xr.DataArray) -> np.ndarray:
@@ -225,7 +229,8 @@ def generate_map(gen: Generator, context: np.ndarray, z: torch.Tensor, kernel: i
 def generate_snapshots(artefact: ModelArtefact, context_cube: xr.DataArray, n_samples: int, seed: int,
                        progress: bool = False) -> xr.DataArray:
     """``n_samples`` synthetic snapshots ``[sample, service, y, x]`` in the artefact's traffic units,
-    on the context cube's grid; the same ``seed`` gives byte-identical arrays."""
+    on the context cube's grid, computed in memory with one torch thread; the same ``seed`` gives
+    byte-identical arrays whatever the number of cores."""
     if n_samples < 1:
         raise AppshotInputError(f"n_samples must be >= 1, got {n_samples}")
     context = prepare_context(artefact, context_cube)
@@ -236,14 +241,15 @@ def generate_snapshots(artefact: ModelArtefact, context_cube: xr.DataArray, n_sa
     gen = artefact.generator.cpu()
     noise = torch.Generator().manual_seed(int(seed))
     values = np.empty((n_samples, len(artefact.services), height, width), dtype=np.float32)
-    for i in tqdm(range(n_samples), desc=f"generating ({height}x{width})", disable=not progress):
-        if cfg.noise_scope == "snapshot":
-            normalised = generate_map(gen, context, snapshot_z(seed, i, cfg), cfg.first_kernel,
-                                      field_at=snapshot_field(artefact, seed, i))
-        else:
-            z, _ = draw_noise(noise, cfg, len(rows) * len(cols), 0, 0)
-            normalised = generate_fast(gen, context, z, rows, cols, cfg.traffic_patch, cfg.first_kernel)
-        values[i] = artefact.normalisation.denormalise_traffic(normalised)
+    with torch_threads(GENERATION_THREADS):
+        for i in tqdm(range(n_samples), desc=f"generating ({height}x{width})", disable=not progress):
+            if cfg.noise_scope == "snapshot":
+                normalised = generate_map(gen, context, snapshot_z(seed, i, cfg), cfg.first_kernel,
+                                          field_at=snapshot_field(artefact, seed, i))
+            else:
+                z, _ = draw_noise(noise, cfg, len(rows) * len(cols), 0, 0)
+                normalised = generate_fast(gen, context, z, rows, cols, cfg.traffic_patch, cfg.first_kernel)
+            values[i] = artefact.normalisation.denormalise_traffic(normalised)
     return snapshot_result(artefact, context_cube, values, seed)
 
 

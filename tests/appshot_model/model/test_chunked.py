@@ -4,14 +4,18 @@ real dask.distributed cluster; its Zarr output is written atomically."""
 import dask
 import numpy as np
 import pytest
+import torch
 import xarray as xr
 from distributed import Client, LocalCluster
 
 from appshot_model.core.errors import AppshotInputError
+from appshot_model.model.artefact import ModelArtefact
 from appshot_model.model.chunked import generate_lazy, generate_region, write_snapshots_zarr
+from appshot_model.model.config import ModelConfig
 from appshot_model.model.generate import generate_snapshots
+from appshot_model.model.networks import Generator
 
-from .test_generate import make_artefact, make_context
+from .test_generate import _randomise_bn, make_artefact, make_context
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -68,3 +72,21 @@ def test_small_regions_generate_in_memory_and_bad_settings_are_refused():
         generate_lazy(artefact, context, 1, seed=2, chunk_cells=100)
     with pytest.raises(AppshotInputError, match="noise_scope='patch'"):
         generate_lazy(make_artefact(noise_scope="patch", noise_channels=0), context, 1, seed=2)
+
+
+def test_bytes_do_not_depend_on_the_callers_torch_threads():
+    """At the default width torch's kernels sum differently with 1 and 2 threads; generation pins one."""
+    small = make_artefact()
+    torch.manual_seed(3)
+    generator = Generator(3, 2, ModelConfig())
+    _randomise_bn(generator)
+    artefact = ModelArtefact(generator.eval(), ModelConfig(), small.train_cfg, small.attributes, small.services,
+                             small.normalisation, "morning", "bit/s", "0" * 64)
+    context = make_context(64, 64)
+    torch.set_num_threads(2)
+    with_two = generate_snapshots(artefact, context, 1, seed=0).values
+    assert torch.get_num_threads() == 2  # restored
+    torch.set_num_threads(1)
+    assert generate_snapshots(artefact, context, 1, seed=0).values.tobytes() == with_two.tobytes()
+    torch.set_num_threads(2)
+    assert generate_region(artefact, context, 1, seed=0).values.tobytes() == with_two.tobytes()
