@@ -105,14 +105,20 @@ def demo(
     console.print(f"Dagster runs recorded in DAGSTER_HOME={home}; browse them with `dagster dev`")
 
 
-def _demo_world(seed: int):
+def _demo_world(seed: int, root: Path):
     from appshot_model.evaluation.worlds import demo_world
 
     return demo_world(seed=seed)
 
 
-#: Worlds ``appshot evaluate --world`` knows: name -> builder taking the world seed.
-WORLDS = {"demo": _demo_world}
+def _spectragan_world(seed: int, root: Path):
+    from appshot_model.evaluation.worlds import spectragan_world
+
+    return spectragan_world(root)
+
+
+#: Worlds ``appshot evaluate --world`` knows: name -> builder taking the world seed and the SpectraGAN data root.
+WORLDS = {"demo": _demo_world, "spectragan": _spectragan_world}
 
 
 @app.command()
@@ -122,6 +128,8 @@ def evaluate(
                                            "<name>_figures/.")] = Path("data/evaluation/demo_loco.csv"),
     world: Annotated[str, typer.Option(help="World to evaluate on: " + ", ".join(WORLDS) + ".")] = "demo",
     world_seed: Annotated[int, typer.Option(help="Seed of the simulated demo world.")] = 0,
+    spectragan_root: Annotated[Path, typer.Option(help="Folder of the SpectraGAN release (world spectragan).")] = Path(
+        "../shared/data/spectragan"),
     seeds: Annotated[int, typer.Option(help="Seeds 0..N-1 per method and fold (training and generation).")] = 3,
     seed: Annotated[list[int] | None, typer.Option(
         help="Run only this seed (repeatable; overrides --seeds), e.g. to rerun one row.")] = None,
@@ -168,7 +176,7 @@ def evaluate(
         settings = LocoSettings(methods=tuple(methods), seeds=tuple(seed) if seed else tuple(range(seeds)),
                                 steps=steps, samples=samples, nemd_pairs=nemd_pairs, nemd_method=nemd)
         with console.status(f"building the {world} world..."):
-            the_world = WORLDS[world](world_seed)
+            the_world = WORLDS[world](world_seed, spectragan_root)
         folds = plan_folds(the_world, city, hour)
     except AppshotInputError as exc:
         raise _fail(exc) from None

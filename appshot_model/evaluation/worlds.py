@@ -3,12 +3,13 @@ their weekday peak snapshots.
 
 A world is anything with the :class:`World` interface. :class:`ArrayWorld` holds the arrays in memory
 (picklable, so it can be handed to worker processes once); :func:`demo_world` simulates the demo world
-(:mod:`appshot_model.traffic.demo`) into one. A world built from real data (e.g. the SpectraGAN cities)
-only needs to provide the same arrays.
+(:mod:`appshot_model.traffic.demo`) into one; :func:`spectragan_world` reads the SpectraGAN cities with
+traffic (real context, one service: total traffic) into one.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -107,3 +108,21 @@ def demo_description(contexts: Mapping[str, xr.DataArray], seed: int, days: int)
     """The run record's description of a demo world simulated with ``seed`` over ``days`` (city grid shapes)."""
     return {"kind": "simulated demo world", "seed": int(seed), "days": int(days),
             "cities": {name: [int(c.sizes["y"]), int(c.sizes["x"])] for name, c in sorted(contexts.items())}}
+
+
+def spectragan_world(root: str | os.PathLike, hours: Sequence[str] = tuple(PEAK_HOURS)) -> ArrayWorld:
+    """The SpectraGAN cities with traffic (Aachen, Bonn): their 27-attribute context cropped to the traffic
+    window and the weekday peak-hour snapshots of their 3 weeks of hourly total traffic
+    (:mod:`appshot_model.traffic.spectragan`)."""
+    from appshot_model.traffic.peaks import peak_snapshots
+    from appshot_model.traffic.spectragan import TRAFFIC_CITIES, context_cube, read_traffic
+
+    contexts, peaks = {}, {}
+    for city in TRAFFIC_CITIES:
+        contexts[city] = context_cube(root, city)
+        traffic = read_traffic(root, city)
+        for hour in hours:
+            peaks[(city, hour)] = peak_snapshots(traffic, hour)
+    description = {"kind": "SpectraGAN release: real context, SpectraGAN's hourly total traffic",
+                   "root": str(root), "cities": {c: [int(x.sizes["y"]), int(x.sizes["x"])] for c, x in contexts.items()}}
+    return ArrayWorld("spectragan", contexts, peaks, description)

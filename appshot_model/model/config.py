@@ -1,7 +1,7 @@
 """Model and training configuration (pydantic v2, unknown fields rejected).
 
-The architecture values are those of AppShot §V-C (Xu et al., IEEE TNSM 2022): F = 64 base
-features, Nz = 16F, a 10 x 10 traffic patch with a first-kernel size Nc - Nx + 1 = 3 (so a
+The architecture values are those of AppShot §V-C (Xu et al., IEEE TNSM 2022) except the width: F = 32
+base features by default (the paper's 64 costs ~3x the CPU time per step; ``docs/model.md``), Nz = 16F, a 10 x 10 traffic patch with a first-kernel size Nc - Nx + 1 = 3 (so a
 12 x 12 context patch), channel dropout 0.02 and L1 weight lambda = 0.5. The paper gives no
 discriminator, optimiser or schedule; the choices here are explained in ``docs/model.md``.
 """
@@ -22,7 +22,8 @@ class ModelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    features: int = Field(64, ge=1, description="base feature count F (paper: 64)")
+    features: int = Field(32, ge=1, description="base feature count F (paper: 64; 32 by default: the CPU budget, "
+                                                 "see docs/model.md, ablation appshot_features_64)")
     noise_dim: int | None = Field(None, ge=1, description="Nz; None means 16 * features (paper)")
     traffic_patch: int = Field(10, ge=1, description="traffic patch side Nx (paper: 10)")
     first_kernel: int = Field(3, ge=1, description="first conv kernel Nc - Nx + 1 (paper: 3)")
@@ -88,11 +89,12 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     steps: int = Field(600, ge=1, description="generator updates (one batch each)")
-    batch_size: int = Field(64, ge=1, description="tiles per step")
+    batch_size: int = Field(4, ge=1, description="tiles per step (4 tiles of 32 x 32 cells hold ~2,100 overlapping "
+                                                 "10 x 10 patches)")
     tile: int = Field(32, ge=1, description="training tile side in cells (every stride-1 patch inside a tile is "
                                             "trained at once; capped by the smallest training city; the patch "
                                             "itself with noise_scope='patch')")
-    noise_draws: int = Field(4, ge=1, description="generated draws per tile whose mean enters the L1 on conditional "
+    noise_draws: int = Field(2, ge=1, description="generated draws per tile whose mean enters the L1 on conditional "
                                                   "means")
     bn_batches: int = Field(20, ge=0, description="batches used to re-estimate batch-norm statistics on the final "
                                                   "weights (0: keep the running averages of training)")

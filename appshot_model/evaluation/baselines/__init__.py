@@ -14,8 +14,9 @@ Table III) and need not be trained twice.
 
 All methods are seeded and, on CPU, byte-identical for the same inputs, seed and budget.
 :class:`Budget` sets optimiser steps (per model), batch size and base width; ``None`` fields take
-the method's defaults (:data:`METHODS` ``default_steps``; batch 64; width 64 for AppShot-family
-models (paper F), 32 for the U-Nets).
+the method's defaults (:data:`METHODS` ``default_steps``; :func:`default_batch`: 4 tiles of 32 x 32 cells
+for AppShot-family models with one noise per snapshot (``TrainConfig``), 64 patches for the rest; width:
+``ModelConfig``'s F (32) for AppShot-family models, 32 for the U-Nets).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from appshot_model.evaluation.baselines.common import context_array, training_da
 from appshot_model.evaluation.baselines.fdas import fit_fdas, sample_fdas
 from appshot_model.evaluation.baselines.independent import generate_independent, train_independent
 from appshot_model.evaluation.baselines.pix2pix import generate_pix2pix, train_pix2pix
+from appshot_model.model.config import ModelConfig, TrainConfig
 from appshot_model.model.normalise import Normalisation
 
 
@@ -52,6 +54,7 @@ class MethodSpec:
     description: str
     overrides: dict = field(default_factory=dict)  # ModelConfig fields (appshot family)
     default_steps: int = 600
+    default_batch: int | None = None  # None: :func:`default_batch`
     stochastic: bool = True
     same_as: str | None = None
     paper: str = ""
@@ -99,6 +102,8 @@ METHODS: dict[str, MethodSpec] = {spec.name: spec for spec in [
                "GAN + 100 L1, non-overlapping patches", paper="Table II 'Pix2Pix'"),
     MethodSpec("independent", "independent", "one single-service model per service (CartaGenie-style: "
                "L1 only, non-overlapping patches)", default_steps=100, paper="Table II 'CartaGenie'"),
+    _appshot("appshot_features_64", "AppShot at the paper's width F = 64 (default 32: the CPU budget)",
+             {"features": 64}, paper="§V-C F = 64"),
     _appshot("appshot_no_overlap", "AppShot with non-overlapping patches", {"overlap": False, "noise_scope": "patch"},
              paper="Table III 'No Overlap'"),
     _appshot("appshot_l1_only", "AppShot trained with the L1 loss only", {"use_d1": False, "use_d2": False},
@@ -154,6 +159,20 @@ def method_spec(method: str) -> MethodSpec:
     return METHODS[method]
 
 
+#: Batch of the methods that train on single patches (U-Nets, per-patch-noise AppShot variants): patches.
+PATCH_BATCH = 64
+
+
+def default_batch(spec: MethodSpec) -> int:
+    """Batch per optimiser step when the budget leaves it open: tiles for AppShot-family models that draw one
+    noise per snapshot (each tile holds hundreds of overlapping patches), :data:`PATCH_BATCH` patches else."""
+    if spec.default_batch is not None:
+        return spec.default_batch
+    if spec.family == "appshot" and ModelConfig(**spec.overrides).noise_scope == "snapshot":
+        return TrainConfig().batch_size
+    return PATCH_BATCH
+
+
 def train_method(method: str, contexts: Mapping[str, xr.DataArray], traffic: Mapping[str, xr.DataArray],
                  attributes: Sequence[str], normalisation: Mapping, hour: str, seed: int,
                  budget: Budget | int | Mapping | None = None, progress: bool = False,
@@ -164,9 +183,9 @@ def train_method(method: str, contexts: Mapping[str, xr.DataArray], traffic: Map
     steps = budget.steps if budget.steps is not None else spec.default_steps
     if spec.family == "fdas":  # a closed-form fit: no optimiser steps
         steps = 0
-    batch = budget.batch_size or 64
+    batch = budget.batch_size or default_batch(spec)
     wide = spec.family in ("appshot", "independent")
-    features = budget.features or (64 if wide else 32)
+    features = budget.features or (ModelConfig().features if wide else 32)
     data = training_data(contexts, traffic, attributes, normalisation)  # checks inputs for every method
     norm_dict = data.normalisation.to_dict()
     started = time.perf_counter()

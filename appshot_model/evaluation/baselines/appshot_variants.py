@@ -22,9 +22,9 @@ def train_appshot_variant(overrides: Mapping[str, object], contexts: Mapping[str
                           traffic: Mapping[str, xr.DataArray], attributes: Sequence[str], normalisation: Mapping,
                           hour: str, steps: int, batch_size: int, features: int, seed: int, progress: bool = False,
                           log: Callable[[str], None] | None = None) -> ModelArtefact:
-    """Train AppShot with ``ModelConfig(features=features, **overrides)`` and ``seed`` as the training
+    """Train AppShot with ``ModelConfig(features=features, **overrides)`` (an override of ``features`` wins) and ``seed`` as the training
     seed (so the "appshot" entry equals the pipeline's model for the same config and seed)."""
-    model_cfg = ModelConfig(features=features, **dict(overrides))
+    model_cfg = ModelConfig(**{"features": features, **dict(overrides)})
     train_cfg = TrainConfig(steps=steps, batch_size=batch_size, seed=seed)
     return train_peak_hour_model(dict(contexts), dict(traffic), list(attributes), dict(normalisation), model_cfg,
                                  train_cfg, hour=hour, progress=progress, log=log)

@@ -7,7 +7,7 @@ from appshot_model.model.config import ModelConfig, TrainConfig
 
 def test_defaults_follow_the_paper():
     cfg = ModelConfig()
-    assert (cfg.features, cfg.nz, cfg.traffic_patch, cfg.first_kernel, cfg.context_patch) == (64, 1024, 10, 3, 12)
+    assert (cfg.features, cfg.nz, cfg.traffic_patch, cfg.first_kernel, cfg.context_patch) == (32, 512, 10, 3, 12)
     assert cfg.channel_dropout == 0.02 and cfg.l1_weight == 0.5 and cfg.noise == "film" and cfg.stride == 1
     assert ModelConfig(features=4).nz == 64
     assert ModelConfig(overlap=False, noise_scope="patch").stride == 10

@@ -17,12 +17,15 @@ SERVICES = ["youtube", "netflix"]
 
 
 def _randomise_bn(gen: Generator) -> None:
-    """Non-trivial BN running statistics, so folding them into the 1x1 weights is exercised."""
+    """Non-trivial BN running statistics, so folding them into the 1x1 weights is exercised, and a FiLM that uses z."""
     for bn in [gen.bn1, *gen.hidden_bn]:
         bn.running_mean.uniform_(-0.5, 0.5)
         bn.running_var.uniform_(0.5, 2.0)
         bn.weight.data.uniform_(0.5, 1.5)
         bn.bias.data.uniform_(-0.2, 0.2)
+    if gen.noise_mode == "film":  # a trained FiLM uses z (a fresh one starts as the identity)
+        for conv in (gen.film_sigma, gen.film_mu):
+            conv.weight.data.normal_(0.0, 0.05)
 
 
 def make_artefact(noise: str = "film", overlap: bool = True, noise_scope: str = "snapshot",
