@@ -60,7 +60,7 @@ class DaskSettings(ConfigurableResource):
     address: str | None = Field(
         default=None, description="Address of an existing dask.distributed scheduler (e.g. tcp://host:8786) that "
                                   "generates every region chunked; None: a LocalCluster inside the run's process for "
-                                  "regions of at least `large_cells` cells, smaller ones in memory.")
+                                  "regions of at least `large_cells` cells, smaller ones on local Dask threads.")
     large_cells: int = Field(default=LARGE_REGION_CELLS, ge=1,
                              description="Cells from which a region generates chunked on Dask.")
     chunk_cells: int = Field(default=CHUNK_CELLS, ge=1,

@@ -242,7 +242,7 @@ def generate(
         help="Generate even when the region has no source for a layer the model needs (it stays all zeros).")] = False,
     dask_address: Annotated[str | None, typer.Option(
         help="Generate chunked on the dask.distributed cluster at this address (e.g. tcp://host:8786); without "
-             "it, regions of 500 x 500 cells or more use a local cluster and smaller ones run in memory.")] = None,
+             "it, regions of 500 x 500 cells or more use a local cluster, smaller ones local threads.")] = None,
 ) -> None:
     """Generate synthetic snapshots for a region from its context, without Dagster.
 

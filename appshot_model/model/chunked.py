@@ -43,7 +43,7 @@ from appshot_model.model.patches import context_padding
 
 #: Default chunk side in cells (8 x 8 generation tiles): a 2000 x 2000 region is 16 chunks.
 CHUNK_CELLS = 8 * MAP_TILE
-#: Regions of at least this many cells generate chunked on a Dask cluster (smaller ones in memory).
+#: Regions of at least this many cells generate on a Dask LocalCluster (smaller ones on local Dask threads).
 LARGE_REGION_CELLS = 500 * 500
 
 
