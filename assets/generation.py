@@ -11,9 +11,8 @@ from appshot_model.core.export import write_sample_geotiffs
 from appshot_model.core.plots import map_grid_png, sample_rows, shown_services
 from appshot_model.core.seeds import derive_seed
 from appshot_model.model.artefact import ModelArtefact
-from appshot_model.model.generate import generate_snapshots
 from assets.metadata import png_metadata
-from assets.resources import AppshotSettings
+from assets.resources import AppshotSettings, DaskSettings
 
 
 def build_generation_assets(city_hour_partitions: PartitionsDefinition) -> list[AssetsDefinition]:
@@ -23,15 +22,15 @@ def build_generation_assets(city_hour_partitions: PartitionsDefinition) -> list[
            kinds={"xarray", "geotiff"},
            ins={"trained_model": AssetIn(partition_mapping=MultiToSingleDimensionPartitionMapping("hour")),
                 "context_cube": AssetIn(partition_mapping=MultiToSingleDimensionPartitionMapping("city"))})
-    def generated_snapshots(context: AssetExecutionContext, settings: AppshotSettings, trained_model: ModelArtefact,
-                            context_cube: xr.DataArray, peak_traffic: xr.DataArray) -> xr.DataArray:
+    def generated_snapshots(context: AssetExecutionContext, settings: AppshotSettings, dask: DaskSettings,
+                            trained_model: ModelArtefact, context_cube: xr.DataArray,
+                            peak_traffic: xr.DataArray) -> xr.DataArray:
         """Synthetic snapshots [sample, service, y, x] in traffic units from the city's context alone
         (label: synthetic), each also written as a GeoTIFF with one band per service."""
         keys = context.partition_key.keys_by_dimension
         city, hour = keys["city"], keys["hour"]
         seed = derive_seed(settings.seed, "generate", city, hour)
-        generated = generate_snapshots(trained_model, context_cube, n_samples=settings.n_samples, seed=seed,
-                                       progress=settings.progress_bars)
+        generated = dask.generate(trained_model, context_cube, settings.n_samples, seed, settings.progress_bars)
         generated.attrs.update(city=city, source_context=context_cube.attrs.get("label", ""))
         tiff_dir = Path(settings.data_dir) / "generated" / city / hour
         tags = {"label": "synthetic", "seed": str(seed), "model_hash": trained_model.model_hash, "city": city,

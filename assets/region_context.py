@@ -32,12 +32,11 @@ from appshot_model.core.export import write_sample_geotiffs
 from appshot_model.core.plots import map_grid_png, sample_rows, shown_services
 from appshot_model.core.seeds import derive_seed
 from appshot_model.model.artefact import ModelArtefact
-from appshot_model.model.generate import generate_snapshots
 from appshot_model.release.build import training_label
 from appshot_model.release.layout import SAFE_NAME
 from assets.metadata import png_metadata
 from assets.partitions import hour_partitions as default_hour_partitions
-from assets.resources import AppshotSettings
+from assets.resources import AppshotSettings, DaskSettings
 
 GROUP = "region_context"
 REGION_SUFFIXES = (".yaml", ".yml")
@@ -153,8 +152,8 @@ def region_traffic_asset(region_hour: PartitionsDefinition) -> AssetsDefinition:
     @asset(partitions_def=region_hour, group_name=GROUP, io_manager_key="cube_io_manager", kinds={"xarray", "geotiff"},
            ins={"trained_model": AssetIn(partition_mapping=MultiToSingleDimensionPartitionMapping("hour")),
                 "region_context_cube": AssetIn(partition_mapping=MultiToSingleDimensionPartitionMapping("city"))})
-    def region_traffic(context: AssetExecutionContext, settings: AppshotSettings, trained_model: ModelArtefact,
-                       region_context_cube: xr.DataArray) -> xr.DataArray:
+    def region_traffic(context: AssetExecutionContext, settings: AppshotSettings, dask: DaskSettings,
+                       trained_model: ModelArtefact, region_context_cube: xr.DataArray) -> xr.DataArray:
         """SYNTHETIC snapshots [sample, service, y, x] for a real region: the model of this peak hour,
         trained on the simulated demo world, applied to the region's real context. Also GeoTIFFs."""
         keys = context.partition_key.keys_by_dimension
@@ -163,7 +162,7 @@ def region_traffic_asset(region_hour: PartitionsDefinition) -> AssetsDefinition:
         cube = check_model_attributes(region_context_cube, trained_model.attributes,
                                       model=f"the {hour} model ({trained_model.model_hash[:12]})")
         seed = derive_seed(settings.seed, "generate_region", region, hour)
-        generated = generate_snapshots(trained_model, cube, n_samples=settings.n_samples, seed=seed, progress=settings.progress_bars)
+        generated = dask.generate(trained_model, cube, settings.n_samples, seed, settings.progress_bars)
         generated.attrs.update(label="synthetic", statement=statement, region=region,
                                source_context=region_context_cube.attrs.get("label", ""),
                                estimated_layers=region_context_cube.attrs.get("estimated_layers", ""))

@@ -7,9 +7,11 @@ from pathlib import Path
 
 from dagster import ConfigurableResource
 from pydantic import Field
+from xarray import DataArray
 
 from appshot_model.evaluation.loco import LocoSettings
 from appshot_model.evaluation.privacy import PrivacyThresholds
+from appshot_model.model.chunked import CHUNK_CELLS, LARGE_REGION_CELLS, generate_region
 
 DEFAULT_DATA_DIR = "data"
 
@@ -50,6 +52,24 @@ class AppshotSettings(ConfigurableResource):
     def checkpoints_dir(self) -> Path:
         """Training checkpoints (resumed by a retried or re-run training of the same inputs)."""
         return Path(self.data_dir) / "checkpoints"
+
+
+class DaskSettings(ConfigurableResource):
+    """Where generation of large regions runs chunked (appshot_model.model.chunked, docs/scaling.md)."""
+
+    address: str | None = Field(
+        default=None, description="Address of an existing dask.distributed scheduler (e.g. tcp://host:8786) that "
+                                  "generates every region chunked; None: a LocalCluster inside the run's process for "
+                                  "regions of at least `large_cells` cells, smaller ones on local Dask threads.")
+    large_cells: int = Field(default=LARGE_REGION_CELLS, ge=1,
+                             description="Cells from which a region generates chunked on Dask.")
+    chunk_cells: int = Field(default=CHUNK_CELLS, ge=1,
+                             description="Chunk side in cells (a multiple of the 64-cell generation tile).")
+
+    def generate(self, artefact, context_cube: DataArray, n_samples: int, seed: int, progress: bool) -> DataArray:
+        """Snapshots in memory, the same bytes whichever engine computes them."""
+        return generate_region(artefact, context_cube, n_samples, seed, progress=progress, dask_address=self.address,
+                               large_cells=self.large_cells, chunk_cells=self.chunk_cells)
 
 
 class PrivacySettings(ConfigurableResource):

@@ -240,6 +240,9 @@ def generate(
     seed: Annotated[int, typer.Option(help="Seed of the generator (same seed -> same bytes).")] = 0,
     allow_missing_layers: Annotated[bool, typer.Option(
         help="Generate even when the region has no source for a layer the model needs (it stays all zeros).")] = False,
+    dask_address: Annotated[str | None, typer.Option(
+        help="Generate chunked on the dask.distributed cluster at this address (e.g. tcp://host:8786); without "
+             "it, regions of 500 x 500 cells or more use a local cluster, smaller ones local threads.")] = None,
 ) -> None:
     """Generate synthetic snapshots for a region from its context, without Dagster.
 
@@ -249,7 +252,7 @@ def generate(
 
     try:
         result = generate_for_region(model, region, hour, samples, seed, out, progress=True,
-                                     allow_missing_layers=allow_missing_layers)
+                                     allow_missing_layers=allow_missing_layers, dask_address=dask_address)
     except AppshotInputError as exc:
         raise _fail(exc) from None
     except AppshotStorageError as exc:

@@ -19,7 +19,7 @@ from assets.partitions import city_hour_partitions, city_partitions, hour_partit
 from assets.privacy import build_privacy_assets
 from assets.region_context import build_region_context_assets
 from assets.release import build_release_assets
-from assets.resources import AppshotSettings, EvaluationSettings, PrivacySettings, default_data_dir
+from assets.resources import AppshotSettings, DaskSettings, EvaluationSettings, PrivacySettings, default_data_dir
 from assets.sessions import build_session_assets
 from assets.traffic import build_traffic_assets
 from assets.training import build_training_assets
@@ -50,7 +50,7 @@ STAGE_JOBS = ("demo_world_job", "peak_traffic_job", "attribute_selection_job", "
 def build_definitions(cities: Sequence[DemoCity] = DEMO_CITIES, hours: Sequence[str] = tuple(PEAK_HOURS),
                       settings: AppshotSettings | None = None, base_path: str | None = None,
                       regions_dir: str | None = None, evaluation: EvaluationSettings | None = None,
-                      privacy: PrivacySettings | None = None) -> Definitions:
+                      privacy: PrivacySettings | None = None, dask: DaskSettings | None = None) -> Definitions:
     """Assets, jobs, schedule, sensor and resources for the given demo cities and peak hours; real
     regions are the YAML files of ``regions_dir`` (default ``$APPSHOT_REGIONS_DIR`` or
     ``examples/regions``), registered as ``region`` partitions by the sensor."""
@@ -83,7 +83,7 @@ def build_definitions(cities: Sequence[DemoCity] = DEMO_CITIES, hours: Sequence[
     return Definitions(assets=assets, jobs=jobs, schedules=[release_schedule(by_job["release_job"])],
                        sensors=[region_sensor(by_job["region_context_job"], regions_dir)],
                        resources={"settings": settings, "evaluation": evaluation or EvaluationSettings(),
-                                  "privacy": privacy or PrivacySettings(),
+                                  "privacy": privacy or PrivacySettings(), "dask": dask or DaskSettings(),
                                   **io_managers(base_path)})
 
 

@@ -5,6 +5,11 @@ the random states (patch sampler, noise generator, torch's global generator for 
 history, keyed by the training inputs' hash so that a checkpoint of other inputs or settings is never
 resumed. It is written atomically every ``every`` steps; a resumed run on the same device and thread
 count continues bit for bit as the uninterrupted run would have.
+
+Test hook (fault injection): with ``APPSHOT_FAIL_AFTER_CHECKPOINT=N`` in the environment, the first checkpoint
+written at step ``N`` or later raises :class:`InjectedTrainingFault` right after it is saved, once per
+checkpoint file (a marker file ``<checkpoint>.fault-injected`` beside it records that it happened), so a
+retried run resumes from that checkpoint and completes.
 """
 
 from __future__ import annotations
@@ -19,6 +24,13 @@ import torch
 
 from appshot_model.core.errors import AppshotInputError
 from appshot_model.core.io import atomic_path
+
+#: Environment variable of the fault-injection test hook (see the module docstring).
+FAIL_AFTER_ENV = "APPSHOT_FAIL_AFTER_CHECKPOINT"
+
+
+class InjectedTrainingFault(RuntimeError):
+    """Raised once by the ``APPSHOT_FAIL_AFTER_CHECKPOINT`` test hook."""
 
 
 @dataclass
@@ -42,6 +54,12 @@ class TrainingCheckpoint:
         """Write ``state`` (plus the key) atomically."""
         with atomic_path(self.path) as tmp:
             torch.save({"key": self.key, **state}, tmp)
+        fail_after = os.environ.get(FAIL_AFTER_ENV)
+        marker = self.path.with_name(self.path.name + ".fault-injected")
+        if fail_after and state["step"] >= int(fail_after) and not marker.exists():
+            marker.touch()
+            raise InjectedTrainingFault(f"{FAIL_AFTER_ENV}={fail_after}: injected failure after the checkpoint at "
+                                        f"step {state['step']} ({self.path})")
 
     def load(self) -> dict[str, Any] | None:
         """The saved state, or None when there is no checkpoint or it belongs to other inputs/settings."""

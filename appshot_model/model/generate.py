@@ -3,8 +3,11 @@
 ``noise_scope="snapshot"`` (default): one noise vector ``z`` per snapshot. Every stride-1 patch covering a
 cell then gives it the same value, so the stitched map equals one fully convolutional pass of the
 generator over the edge-padded context (:func:`generate_map`). The map is computed on a fixed lattice of
-``MAP_TILE x MAP_TILE`` tiles (each with its context halo, the last ones padded by edge replication), every
-tile with the same tensor shapes, so a cell's value does not depend on the map's size or on how it is cut.
+``MAP_TILE x MAP_TILE`` tiles anchored at the region's top-left cell (each with its context halo, the last ones
+padded by edge replication), every tile with the same tensor shapes, so a cell's value does not depend on the
+map's size or on how it is cut. The noise is keyed to position (``appshot_model.model.noise``): ``z`` by
+(seed, sample), the spatial field by (seed, sample, lattice block), so the same snapshot comes out of this
+in-memory path and of the chunked Dask path (``appshot_model.model.chunked``), byte for byte.
 
 ``noise_scope="patch"`` (the first implementation, and the no-overlap ablation): a fresh ``z`` per patch,
 patches on the model's stride grid stitched by averaging overlaps.
@@ -18,7 +21,8 @@ running the generator patch by patch (:func:`generate_naive`, kept as the refere
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -27,9 +31,10 @@ from tqdm.auto import tqdm
 
 from appshot_model.core.cube import check_context, grid_of
 from appshot_model.core.errors import AppshotInputError
+from appshot_model.core.threads import torch_threads
 from appshot_model.model.artefact import ModelArtefact
 from appshot_model.model.networks import Generator
-from appshot_model.model.noise import draw_noise
+from appshot_model.model.noise import draw_noise, keyed_noise_field, snapshot_z
 from appshot_model.model.patches import (check_map_size, context_padding, coverage, extract_patches, pad_context,
                                          patch_origins, stitch)
 
@@ -37,10 +42,21 @@ from appshot_model.model.patches import (check_map_size, context_padding, covera
 BLOCK_PATCHES = 128
 #: Side (cells) of the fixed tiles of :func:`generate_map`.
 MAP_TILE = 64
+#: torch intra-op threads while generating: one, so that the bytes do not depend on the machine's cores
+#: (parallelism comes from Dask threads over chunks: ``appshot_model.model.chunked``).
+GENERATION_THREADS = 1
 
 
 def prepare_context(artefact: ModelArtefact, context_cube: xr.DataArray) -> np.ndarray:
     """The cube's attributes in the artefact's order, normalised: ``[K, H, W]`` float32."""
+    selected = select_attributes(artefact, context_cube)
+    check_context(selected)
+    return artefact.normalisation.normalise_context(selected.values)
+
+
+def select_attributes(artefact: ModelArtefact, context_cube: xr.DataArray) -> xr.DataArray:
+    """The cube's attributes in the artefact's order ``(attribute, y, x)``, not loaded; clear errors for
+    missing attributes and a map smaller than one traffic patch."""
     if "attribute" not in context_cube.dims:
         raise AppshotInputError(f"context cube has dims {context_cube.dims}, expected (attribute, y, x)")
     present = {str(a) for a in context_cube.attribute.values}
@@ -49,11 +65,9 @@ def prepare_context(artefact: ModelArtefact, context_cube: xr.DataArray) -> np.n
         raise AppshotInputError(f"context cube lacks attributes {missing} that the model (peak hour "
                                 f"{artefact.peak_hour}) was trained on; it needs all of {artefact.attributes}")
     selected = context_cube.sel(attribute=artefact.attributes).transpose("attribute", "y", "x")
-    check_context(selected)
-    height, width = selected.sizes["y"], selected.sizes["x"]
-    check_map_size(height, width, artefact.model_cfg.traffic_patch, artefact.model_cfg.first_kernel,
-                   what="context cube")
-    return artefact.normalisation.normalise_context(selected.values)
+    check_map_size(selected.sizes["y"], selected.sizes["x"], artefact.model_cfg.traffic_patch,
+                   artefact.model_cfg.first_kernel, what="context cube")
+    return selected
 
 
 def _folded_layers(gen: Generator) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -163,12 +177,45 @@ def generate_naive(gen: Generator, context: np.ndarray, z: torch.Tensor, rows: n
     return stitch(np.concatenate(outputs), rr, cc, height, width)
 
 
+#: ``(row, col) -> noise field [C, tile, tile]`` of the tile whose top-left cell is ``(row, col)`` of the region.
+FieldAt = Callable[[int, int], torch.Tensor]
+
+
+def snapshot_field(artefact: ModelArtefact, seed: int, sample: int) -> FieldAt | None:
+    """The position-keyed noise field of snapshot ``sample`` tile by tile (``None``: the model has none)."""
+    cfg = artefact.model_cfg
+    if not cfg.field_channels:
+        return None
+    return functools.partial(keyed_noise_field, seed, sample, cfg.field_channels, cfg.noise_correlation_cells,
+                             height=MAP_TILE, width=MAP_TILE)
+
+
+def generate_tiles(gen: Generator, source: np.ndarray, z: torch.Tensor, kernel: int, tile: int = MAP_TILE,
+                   field_at: FieldAt | None = None, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """Normalised output ``[S, R * tile, C * tile]`` of the ``R x C`` whole tiles whose context with its
+    first-kernel halo is ``source [K, R * tile + kernel - 1, C * tile + kernel - 1]``; ``origin``: the region
+    cell (row, col) of the first tile, where ``field_at`` looks up each tile's noise field."""
+    rows, cols = (source.shape[1] - kernel + 1) // tile, (source.shape[2] - kernel + 1) // tile
+    source = torch.from_numpy(np.ascontiguousarray(source, dtype=np.float32))
+    out = None
+    with torch.inference_mode():
+        for r in range(rows):
+            for c in range(cols):
+                block = source[None, :, r * tile:(r + 1) * tile + kernel - 1, c * tile:(c + 1) * tile + kernel - 1]
+                field = None if field_at is None else field_at(origin[0] + r * tile, origin[1] + c * tile)[None]
+                values = gen(block, z[None], field)[0]
+                if out is None:
+                    out = torch.empty(values.shape[0], rows * tile, cols * tile)
+                out[:, r * tile:(r + 1) * tile, c * tile:(c + 1) * tile] = values
+    return out.numpy()
+
+
 def generate_map(gen: Generator, context: np.ndarray, z: torch.Tensor, kernel: int, tile: int = MAP_TILE,
-                 field: torch.Tensor | None = None) -> np.ndarray:
+                 field_at: FieldAt | None = None) -> np.ndarray:
     """Normalised output ``[S, H, W]`` of one snapshot with noise ``z [Nz]`` shared by every patch (and the
-    spatial noise ``field [C, >= H, >= W]`` when the model has one): the generator run fully convolutionally
-    over ``context [K, H, W]`` (edge-padded for the first kernel), tile by tile on a fixed ``tile`` lattice
-    with identical shapes for every tile."""
+    spatial noise field of each tile from ``field_at`` when the model has one): the generator run fully
+    convolutionally over ``context [K, H, W]`` (edge-padded for the first kernel), tile by tile on a fixed
+    ``tile`` lattice anchored at the top-left cell, with identical shapes for every tile."""
     gen.eval()
     height, width = context.shape[1:]
     rows, cols = -(-height // tile), -(-width // tile)
@@ -176,24 +223,14 @@ def generate_map(gen: Generator, context: np.ndarray, z: torch.Tensor, kernel: i
     # halo for the first kernel, then edge replication up to whole tiles
     padded = np.pad(context, [(0, 0), (before, after + rows * tile - height), (before, after + cols * tile - width)],
                     mode="edge")
-    source = torch.from_numpy(np.ascontiguousarray(padded, dtype=np.float32))
-    out = None
-    with torch.inference_mode():
-        for r in range(rows):
-            for c in range(cols):
-                block = source[None, :, r * tile:(r + 1) * tile + kernel - 1, c * tile:(c + 1) * tile + kernel - 1]
-                part = None if field is None else field[None, :, r * tile:(r + 1) * tile, c * tile:(c + 1) * tile]
-                values = gen(block, z[None], part)[0]
-                if out is None:
-                    out = torch.empty(values.shape[0], rows * tile, cols * tile)
-                out[:, r * tile:(r + 1) * tile, c * tile:(c + 1) * tile] = values
-    return out[:, :height, :width].numpy().copy()
+    return generate_tiles(gen, padded, z, kernel, tile, field_at)[:, :height, :width].copy()
 
 
 def generate_snapshots(artefact: ModelArtefact, context_cube: xr.DataArray, n_samples: int, seed: int,
                        progress: bool = False) -> xr.DataArray:
     """``n_samples`` synthetic snapshots ``[sample, service, y, x]`` in the artefact's traffic units,
-    on the context cube's grid; the same ``seed`` gives byte-identical arrays."""
+    on the context cube's grid, computed in memory with one torch thread; the same ``seed`` gives
+    byte-identical arrays whatever the number of cores."""
     if n_samples < 1:
         raise AppshotInputError(f"n_samples must be >= 1, got {n_samples}")
     context = prepare_context(artefact, context_cube)
@@ -204,19 +241,26 @@ def generate_snapshots(artefact: ModelArtefact, context_cube: xr.DataArray, n_sa
     gen = artefact.generator.cpu()
     noise = torch.Generator().manual_seed(int(seed))
     values = np.empty((n_samples, len(artefact.services), height, width), dtype=np.float32)
-    for i in tqdm(range(n_samples), desc=f"generating ({height}x{width})", disable=not progress):
-        if cfg.noise_scope == "snapshot":
-            side = -(-max(height, width) // MAP_TILE) * MAP_TILE
-            z, field = draw_noise(noise, cfg, 1, side, side)
-            normalised = generate_map(gen, context, z[0], cfg.first_kernel, field=None if field is None else field[0])
-        else:
-            z, _ = draw_noise(noise, cfg, len(rows) * len(cols), 0, 0)
-            normalised = generate_fast(gen, context, z, rows, cols, cfg.traffic_patch, cfg.first_kernel)
-        values[i] = artefact.normalisation.denormalise_traffic(normalised)
+    with torch_threads(GENERATION_THREADS):
+        for i in tqdm(range(n_samples), desc=f"generating ({height}x{width})", disable=not progress):
+            if cfg.noise_scope == "snapshot":
+                normalised = generate_map(gen, context, snapshot_z(seed, i, cfg), cfg.first_kernel,
+                                          field_at=snapshot_field(artefact, seed, i))
+            else:
+                z, _ = draw_noise(noise, cfg, len(rows) * len(cols), 0, 0)
+                normalised = generate_fast(gen, context, z, rows, cols, cfg.traffic_patch, cfg.first_kernel)
+            values[i] = artefact.normalisation.denormalise_traffic(normalised)
+    return snapshot_result(artefact, context_cube, values, seed)
+
+
+def snapshot_result(artefact: ModelArtefact, context_cube: xr.DataArray, values: np.ndarray, seed: int
+                    ) -> xr.DataArray:
+    """Generated ``values [sample, service, y, x]`` (NumPy or Dask) as a labelled, georeferenced DataArray on
+    the context cube's grid."""
     grid = grid_of(context_cube)
     result = xr.DataArray(
         values, dims=("sample", "service", "y", "x"),
-        coords={"sample": np.arange(n_samples), "service": list(artefact.services),
+        coords={"sample": np.arange(values.shape[0]), "service": list(artefact.services),
                 "y": context_cube.y.values, "x": context_cube.x.values},
         name="traffic",
         attrs={"label": "synthetic", "seed": int(seed), "model_hash": artefact.model_hash,

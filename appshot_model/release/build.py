@@ -8,6 +8,7 @@ without it; tests inject stand-ins through the ``load_model``/``generate``/... p
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -136,10 +137,11 @@ def generate_for_region(model_dir: str | os.PathLike, region_file: str | os.Path
                         region_loader: Callable[[Path], Any] | None = None,
                         context_builder: Callable[..., tuple[xr.DataArray, dict]] | None = None,
                         generate: Callable[..., xr.DataArray] | None = None,
-                        allow_missing_layers: bool = False) -> PublishResult:
+                        allow_missing_layers: bool = False, dask_address: str | None = None) -> PublishResult:
     """Load the model, build the region's context cube, check attribute names, generate
     ``samples`` snapshots with ``seed`` and write a release folder ``out_dir`` (COGs, NetCDF,
-    grid, STAC, card, manifest) without Dagster. ``out_dir`` is locked for the whole run: a second
+    grid, STAC, card, manifest) without Dagster; large regions (or any, given ``dask_address``) generate
+    chunked on Dask (:func:`appshot_model.model.chunked.generate_region`). ``out_dir`` is locked for the whole run: a second
     process writing into it at the same time fails at once with a clear error."""
     model_dir, region_file = Path(model_dir), Path(region_file)
     if hour not in PEAK_HOURS:
@@ -155,7 +157,8 @@ def generate_for_region(model_dir: str | os.PathLike, region_file: str | os.Path
     if context_builder is None:
         from appshot_model.context.build import build_context_cube as context_builder  # type: ignore[no-redef]
     if generate is None:
-        from appshot_model.model.generate import generate_snapshots as generate  # type: ignore[no-redef]
+        from appshot_model.model.chunked import generate_region
+        generate = functools.partial(generate_region, dask_address=dask_address)
     with exclusive_folder(out_dir, "--out folder"):
         artefact = (loader or load_model)(model_dir)
         model_hour = getattr(artefact, "peak_hour", None)

@@ -75,8 +75,8 @@ def regenerate_part(root: Path, part: dict, load_model: LoadModel, generate: Gen
     actual_hash = str(getattr(artefact, "model_hash", recorded_hash))
     if actual_hash != recorded_hash:
         return f"{city}/{hour}: model in {model_dir} has hash {actual_hash[:16]}, release records {recorded_hash[:16]}"
-    # samples draw their noise one after another from the seeded generator, so sample 0 of a
-    # one-sample run is sample 0 of the release
+    # a sample's noise is keyed by (seed, sample) (per-patch noise: drawn one sample after another from the
+    # seeded generator), so sample 0 of a one-sample run is sample 0 of the release
     regenerated = generate(artefact, read_cube(context_file), n_samples=1, seed=int(part["seed"]), progress=False)
     fresh = np.asarray(regenerated.isel(sample=0).transpose("service", "y", "x").values)
     folder = root / layout.part_dir(city, hour)

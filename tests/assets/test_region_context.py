@@ -11,7 +11,7 @@ from appshot_model.core.cube import grid_of, read_cube
 from appshot_model.core.names import ATTRIBUTES
 from assets.partitions import REGION_PARTITIONS_NAME, hour_partitions, region_partitions
 from assets.region_context import build_region_context_assets, region_file
-from assets.resources import AppshotSettings
+from assets.resources import AppshotSettings, DaskSettings
 from pipelines.io_managers import io_managers
 
 
@@ -32,7 +32,8 @@ def test_region_assets_materialise(shared_data, tmp_path):
     hours = hour_partitions(["morning"])
     grid_asset, cube_asset, traffic_asset = build_region_context_assets(region_partitions, regions, hours)
     model_spec = AssetSpec("trained_model", partitions_def=hours).with_io_manager_key("model_io_manager")
-    resources = {"settings": AppshotSettings(data_dir=str(data), n_samples=2), **io_managers(str(assets_dir))}
+    resources = {"settings": AppshotSettings(data_dir=str(data), n_samples=2), "dask": DaskSettings(),
+                 **io_managers(str(assets_dir))}
     with DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions(REGION_PARTITIONS_NAME, ["vaduz"])
         result = materialize([grid_asset, cube_asset], resources=resources, partition_key="vaduz",

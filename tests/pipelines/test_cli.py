@@ -112,3 +112,23 @@ def test_generate_without_model_code_is_a_clean_error(fakes, tmp_path, monkeypat
     result = runner.invoke(app, ["generate", "--model", str(tmp_path), "--region", str(region), "--out",
                                  str(tmp_path / "out")])
     assert result.exit_code == 1 and "appshot_model.model.generate" in result.output and "Traceback" not in result.output
+
+
+def test_generate_passes_the_dask_address_on(fakes, tmp_path, monkeypatch):
+    import appshot_model.release.build as build
+
+    seen = {}
+    original = build.generate_for_region
+
+    def recording(*args, **kwargs):
+        seen.update(kwargs)
+        return original(*args, **{**kwargs, **fakes.generate_kwargs()})
+
+    monkeypatch.setattr(build, "generate_for_region", recording)
+    model = fakes.make_model_dir(tmp_path / "model")
+    region = tmp_path / "vaduz.yaml"
+    region.write_text("name: Vaduz\n")
+    result = runner.invoke(app, ["generate", "--model", str(model), "--region", str(region), "--out",
+                                 str(tmp_path / "out"), "--samples", "1", "--dask-address", "tcp://10.0.0.5:8786"])
+    assert result.exit_code == 0, result.output
+    assert seen["dask_address"] == "tcp://10.0.0.5:8786"

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from appshot_model.model.config import ModelConfig
-from appshot_model.model.noise import draw_noise, noise_field
+from appshot_model.model.noise import draw_noise, keyed_noise_field, noise_field, snapshot_z
 
 
 @pytest.mark.parametrize("sigma", [0.0, 1.0, 2.0])
@@ -27,3 +27,21 @@ def test_draws_are_seeded_and_the_field_follows_the_config():
     assert z.shape == (2, 3) and field.shape == (2, 5, 6, 7)
     assert torch.equal(z, again[0]) and torch.equal(field, again[1])
     assert draw_noise(torch.Generator().manual_seed(1), ModelConfig(noise_channels=0), 2, 6, 7)[1] is None
+
+
+@pytest.mark.parametrize("sigma", [0.0, 1.5])
+def test_keyed_field_depends_on_position_only(sigma):
+    """An area's field is the same whether computed alone or as part of a larger area (any lattice block)."""
+    big = keyed_noise_field(4, 0, 3, sigma, -10, 50, 150, 100)
+    part = keyed_noise_field(4, 0, 3, sigma, 60, 70, 64, 64)
+    np.testing.assert_allclose(part.numpy(), big[:, 70:134, 20:84].numpy(), rtol=0, atol=1e-6)
+    assert torch.equal(part, keyed_noise_field(4, 0, 3, sigma, 60, 70, 64, 64))
+    assert big.std().item() == pytest.approx(1.0, abs=0.05)
+    assert not torch.equal(part, keyed_noise_field(4, 1, 3, sigma, 60, 70, 64, 64))  # another sample
+    assert not torch.equal(part, keyed_noise_field(5, 0, 3, sigma, 60, 70, 64, 64))  # another seed
+
+
+def test_snapshot_z_is_keyed_by_seed_and_sample():
+    cfg = ModelConfig(features=4, noise_dim=8)
+    assert torch.equal(snapshot_z(1, 2, cfg), snapshot_z(1, 2, cfg)) and snapshot_z(1, 2, cfg).shape == (8,)
+    assert not torch.equal(snapshot_z(1, 2, cfg), snapshot_z(1, 3, cfg))
