@@ -74,5 +74,8 @@ def test_gate_passes_a_normally_trained_model(tmp_path):
     [release] = list_releases(tmp_path / "data" / "releases")
     [part] = json.loads((release / "card.json").read_text())["parts"]
     assert (part["privacy"]["members"], part["privacy"]["held_out"], part["privacy"]["status"]) == (15, 5, "pass")
-    assert part["privacy"]["dcr_ratio"] > 0.5 and part["privacy"]["attack_auc"] < 0.8
+    # the card carries the measured figures; with 15 members and 5 held-out days an AUC near 0.8 can occur by
+    # chance, which is why the gate also asks for a significant p-value (PrivacyThresholds.alpha)
+    privacy = part["privacy"]
+    assert privacy["dcr_ratio"] > 0.5 and (privacy["attack_auc"] <= 0.8 or privacy["attack_p_value"] >= 0.01)
     assert "## Privacy" in (release / "card.md").read_text()

@@ -18,7 +18,7 @@ TINY = ["--samples", "3", "--steps", "2", "--nemd-pairs", "2", "--no-figures"]
 
 @pytest.fixture
 def tiny_world(monkeypatch):
-    monkeypatch.setitem(cli.WORLDS, "demo", lambda seed: demo_world(CITIES, seed=seed, days=14, hours=["morning"]))
+    monkeypatch.setitem(cli.WORLDS, "demo", lambda seed, root: demo_world(CITIES, seed=seed, days=14, hours=["morning"]))
 
 
 def test_evaluate_writes_scores_and_a_rerun_fold_reproduces_its_rows(tiny_world, tmp_path):
