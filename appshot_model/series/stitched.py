@@ -1,0 +1,163 @@
+"""Hourly AppShot series: hourly snapshots stitched into ``[time, service, y, x]`` with noise that evolves
+smoothly from hour to hour.
+
+AppShot draws every snapshot from fresh noise, so snapshots stitched into a series (seed 000 §VII-B) have
+no hour-to-hour memory beyond the context and the hour. Here the generator's noise (the vector ``z`` and
+the spatial noise field, drawn by :func:`appshot_model.model.noise.draw_noise`) follows an AR(1) process,
+
+    n_0 = e_0,   n_t = rho n_{t-1} + sqrt(1 - rho^2) e_t,   e_t ~ draw_noise (independent),
+
+so each hour's noise keeps the marginal the generator was trained on (standard normal, same spatial
+correlation of the field) and consecutive hours' noise has correlation ``rho``. ``rho`` is measured on
+real data (:func:`residual_lag1`): the lag-1 autocorrelation of each cell's traffic after removing its mean
+at that hour of day and day type. ``rho = 0`` gives independent snapshots (the paper's stitching).
+
+Models: one hour-conditioned artefact (:data:`appshot_model.model.hours.CONDITIONED`) or one artefact
+per hour of day (keys 0-23), all with the same noise shape.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+from tqdm.auto import tqdm
+
+from appshot_model.core.cube import grid_of, make_traffic_cube, write_cube
+from appshot_model.core.errors import AppshotInputError
+from appshot_model.evaluation.temporal import autocorrelation
+from appshot_model.model.artefact import ModelArtefact
+from appshot_model.model.config import ModelConfig
+from appshot_model.model.generate import MAP_TILE, generate_map, prepare_context
+from appshot_model.model.hours import CONDITIONED, with_hour_context
+from appshot_model.model.noise import draw_noise
+from appshot_model.traffic.peaks import weekday_mask
+
+HourlyModels = ModelArtefact | Mapping[int, ModelArtefact]
+#: Calendar of the CF time axis written by :func:`write_hourly_series`.
+CF_CALENDAR = "proleptic_gregorian"
+#: Noise correlations tried by :func:`calibrate_rho`.
+RHO_CANDIDATES = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95)
+
+
+def ar1_noise(generator: torch.Generator, cfg: ModelConfig, n_steps: int, height: int, width: int,
+              rho: float) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+    """``n_steps`` noise draws ``(z [1, Nz], field [1, C, height, width] or None)`` of an AR(1) process with
+    lag-1 correlation ``rho`` in [0, 1) and the marginal of :func:`draw_noise` at every step."""
+    if not 0.0 <= rho < 1.0:
+        raise AppshotInputError(f"noise correlation rho must lie in [0, 1), got {rho}")
+    innovation = float(np.sqrt(1.0 - rho ** 2))
+    z, field = draw_noise(generator, cfg, 1, height, width)
+    for step in range(n_steps):
+        if step:
+            fresh_z, fresh_field = draw_noise(generator, cfg, 1, height, width)
+            z = rho * z + innovation * fresh_z
+            field = None if field is None else rho * field + innovation * fresh_field
+        yield z, field
+
+
+def residual_lag1(traffic: xr.DataArray) -> float:
+    """Lag-1 autocorrelation of hourly traffic ``[time, service, y, x]`` after removing each cell's and
+    service's mean at its hour of day and day type (weekday/weekend): the mean over series with residual
+    variance (the hour-to-hour memory that the context and the hour do not explain)."""
+    if "time" not in traffic.dims or traffic.sizes["time"] < 48:
+        raise AppshotInputError(f"residual autocorrelation needs an hourly cube [time, ...] of at least 48 hours, "
+                                f"got dims {dict(traffic.sizes)}")
+    index = pd.DatetimeIndex(traffic.time.values)
+    if not (index[1:] - index[:-1] == pd.Timedelta(hours=1)).all():
+        raise AppshotInputError("residual autocorrelation needs consecutive hourly time steps")
+    values = np.asarray(traffic.transpose("time", ...).values, dtype=np.float64).reshape(len(index), -1)
+    group = index.hour.values + 24 * (~weekday_mask(index))
+    residual = values.copy()
+    for g in np.unique(group):
+        residual[group == g] -= values[group == g].mean(axis=0)
+    varies = residual.std(axis=0) > 1e-9 * max(float(np.abs(values).max()), 1e-300)
+    if not varies.any():
+        raise AppshotInputError("traffic has no residual variation around its hour-of-day means")
+    return float(autocorrelation(residual[:, varies], max_lag=1).mean())
+
+
+def _check_models(models: HourlyModels, hours: set[int]) -> list[ModelArtefact]:
+    """The artefacts used, checked: one hour-conditioned model, or one model per needed hour."""
+    if isinstance(models, ModelArtefact):
+        if models.peak_hour != CONDITIONED:
+            raise AppshotInputError(f"a single model must be hour-conditioned (peak_hour {CONDITIONED!r}); got one "
+                                    f"of peak hour {models.peak_hour!r}: give one model per hour of day instead")
+        return [models]
+    missing = sorted(hours - set(models))
+    if missing:
+        raise AppshotInputError(f"no model for hours of day {missing}; have models for {sorted(models)}")
+    used = [models[h] for h in sorted(hours)]
+    shapes = {(a.model_cfg.nz, a.model_cfg.field_channels, a.model_cfg.noise_correlation_cells,
+               a.model_cfg.noise_scope, tuple(a.services), a.units) for a in used}
+    if len(shapes) != 1:
+        raise AppshotInputError(f"the hourly models differ in noise shape, services or units: {sorted(shapes)}")
+    if used[0].model_cfg.noise_scope != "snapshot":
+        raise AppshotInputError("stitched series need models with noise_scope='snapshot'")
+    return used
+
+
+def generate_hourly_series(models: HourlyModels, context_cube: xr.DataArray, times: Sequence, seed: int,
+                           rho: float, progress: bool = False) -> xr.DataArray:
+    """Synthetic hourly traffic ``[time, service, y, x]`` at ``times`` on the context cube's grid, in the models'
+    units, labelled ``synthetic``: each hour from its model (or the hour-conditioned one), noise an AR(1)
+    process of lag-1 correlation ``rho`` (:func:`ar1_noise`). Same seed -> same bytes."""
+    index = pd.DatetimeIndex(times)
+    weekend = ~weekday_mask(index)
+    used = _check_models(models, set(index.hour))
+    first = used[0]
+    cfg = first.model_cfg
+    height, width = context_cube.sizes["y"], context_cube.sizes["x"]
+    side = -(-max(height, width) // MAP_TILE) * MAP_TILE
+    prepared: dict[tuple[int, bool], tuple[ModelArtefact, np.ndarray]] = {}
+    values = np.empty((len(index), len(first.services), height, width), dtype=np.float32)
+    noise = ar1_noise(torch.Generator().manual_seed(int(seed)), cfg, len(index), side, side, rho)
+    steps = zip(index.hour, weekend, noise, strict=True)
+    for t, (hour, is_weekend, (z, field)) in enumerate(tqdm(steps, total=len(index), disable=not progress,
+                                                             desc=f"generating {len(index)} h ({height}x{width})")):
+        key = (int(hour), bool(is_weekend))
+        if key not in prepared:
+            if isinstance(models, ModelArtefact):
+                prepared[key] = models, prepare_context(models, with_hour_context(context_cube, *key))
+            else:
+                prepared[key] = models[key[0]], prepare_context(models[key[0]], context_cube)
+        artefact, context = prepared[key]
+        normalised = generate_map(artefact.generator.cpu(), context, z[0], cfg.first_kernel,
+                                  field=None if field is None else field[0])
+        values[t] = artefact.normalisation.denormalise_traffic(normalised)
+    return make_traffic_cube(
+        values, index, first.services, grid_of(context_cube), units=first.units, label="synthetic", seed=int(seed),
+        noise_rho=float(rho), model_hashes=[a.model_hash for a in used],
+        hours_model="one hour-conditioned model" if isinstance(models, ModelArtefact) else "one model per hour",
+        source="AppShot hourly series (appshot_model.series.stitched.generate_hourly_series)")
+
+
+def calibrate_rho(models: HourlyModels, context_cube: xr.DataArray, real: xr.DataArray, seed: int,
+                  candidates: Sequence[float] = RHO_CANDIDATES) -> tuple[float, float, dict[float, float]]:
+    """The noise correlation among ``candidates`` whose generated series, on the grid and at the times of
+    ``real`` (a training city's hourly cube), has the residual lag-1 autocorrelation (:func:`residual_lag1`)
+    closest to the real one, the real value, and every candidate's generated value. The generator maps noise
+    nonlinearly, so the traffic's correlation is below the noise's and ``rho`` is chosen on the output."""
+    target = residual_lag1(real)
+    generated = {float(rho): residual_lag1(generate_hourly_series(models, context_cube, real.time.values, seed, rho))
+                 for rho in candidates}
+    best = min(generated, key=lambda rho: (abs(generated[rho] - target), rho))
+    return best, target, generated
+
+
+def write_hourly_series(series: xr.DataArray, path: str | os.PathLike) -> Path:
+    """Write an hourly series as NetCDF (atomic) with a CF time axis: ``hours since`` its first hour,
+    calendar :data:`CF_CALENDAR`; CRS as rioxarray's ``spatial_ref`` grid mapping."""
+    if "time" not in series.dims or series.sizes["time"] < 1:
+        raise AppshotInputError(f"hourly series needs a 'time' dimension, got dims {series.dims}")
+    first = pd.Timestamp(series.time.values[0])
+    out = series.copy()
+    out.time.encoding = {"units": f"hours since {first:%Y-%m-%d %H:%M:%S}", "calendar": CF_CALENDAR,
+                         "dtype": "int64"}
+    out.time.attrs = {"standard_name": "time", "long_name": "start of the hour (naive local time)", "axis": "T"}
+    return write_cube(out, path)
