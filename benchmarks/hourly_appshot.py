@@ -71,15 +71,15 @@ def cached(path: Path, train) -> tuple[ModelArtefact, float]:
 
 
 def train_models(kind: str, world: dict, train_cities: list[str], attributes: list[str], model_cfg: ModelConfig,
-                 train_cfg: TrainConfig, cache: Path, hours: list[int]
+                 train_cfg: TrainConfig, cache: Path, hours: list[int], conditioned_steps: int
                  ) -> tuple[ModelArtefact | dict[int, ModelArtefact], float]:
     """The hour-conditioned model, or the per-hour models of ``hours``; training seconds (for the per-hour
     models: 24 x their mean, the cost of all 24)."""
     contexts = {c: world[c][0] for c in train_cities}
     traffic = {c: world[c][1] for c in train_cities}
     if kind == "conditioned":
-        model, seconds = cached(cache / "conditioned", lambda: train_hour_conditioned_model(
-            contexts, traffic, attributes, model_cfg, train_cfg))
+        model, seconds = cached(cache / f"conditioned-s{conditioned_steps}", lambda: train_hour_conditioned_model(
+            contexts, traffic, attributes, model_cfg, train_cfg.model_copy(update={"steps": conditioned_steps})))
         log(f"  hour-conditioned model: {seconds:.0f} s")
         return model, seconds
     models, total = {}, 0.0
@@ -147,6 +147,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--held-out", nargs="+", default=["liege", "valencia"])
     parser.add_argument("--features", type=int, default=16)
     parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--conditioned-steps", type=int, default=None,
+                        help="budget of the hour-conditioned model (default: --steps)")
     parser.add_argument("--compare", action="store_true", help="also train and score the 24 per-hour models")
     parser.add_argument("--series-model", choices=["conditioned", "per-hour"], default="conditioned")
     parser.add_argument("--score-hours", type=int, nargs="+", default=[3, 8, 12, 17, 21])
@@ -178,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
         for kind in (["conditioned", "per-hour"] if args.compare and i == 0 else [args.series_model]):
             hours = args.score_hours if kind == "per-hour" and args.series_model != "per-hour" else list(range(24))
             models[kind], seconds[kind] = train_models(kind, world, train_cities, attributes, model_cfg, train_cfg,
-                                                       cache, hours)
+                                                       cache, hours, args.conditioned_steps or args.steps)
         if args.compare and i == 0:
             table = compare(world, held_out, models, seconds, args.score_hours, args.seed)
             table.to_csv(args.out / "hourly_models.csv", index=False, float_format="%.4f")

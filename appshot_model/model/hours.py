@@ -1,9 +1,10 @@
 """AppShot for every hour of the day: hour names, hour-of-day context channels, and training either one
 model per hour (as the paper: seed 000 §VII-B stitches 24 hourly models) or one model conditioned on the hour.
 
-The hour-conditioned model needs no network change: three context channels constant over the map,
-``hour_sin = sin(2 pi h / 24)``, ``hour_cos = cos(2 pi h / 24)`` and ``weekend`` (0/1), are appended to the
-city's context (:data:`HOUR_ATTRIBUTES`), and every (city, hour, day type) becomes one training "city" of
+The hour-conditioned model needs no network change: context channels constant over the map are appended to
+the city's context (:data:`HOUR_ATTRIBUTES`): ``sin(2 pi k h / 24)`` and ``cos(2 pi k h / 24)`` for the daily
+harmonics k = 1 .. :data:`HOUR_HARMONICS` (the first harmonic alone gave a smooth sinusoid without the morning
+and evening peaks, ``docs/hourly.md``) and ``weekend`` (0/1); every (city, hour, day type) becomes one training "city" of
 :func:`appshot_model.model.fit.train_peak_hour_model`, so the L1 target is the conditional mean of that
 city at that hour. Which of the two is used is decided by measurement (``docs/hourly.md``).
 """
@@ -26,8 +27,11 @@ from appshot_model.traffic.peaks import DAYTYPES, hour_snapshots, peak_snapshots
 
 #: Hour-of-day names, ``"00"`` .. ``"23"`` (the hour at which the one-hour window starts).
 HOURS: tuple[str, ...] = tuple(f"{h:02d}" for h in range(24))
+#: Daily harmonics encoding the hour of day in the hour-conditioned model.
+HOUR_HARMONICS = 4
 #: Context channels of the hour-conditioned model, appended after the city's attributes.
-HOUR_ATTRIBUTES: tuple[str, ...] = ("hour_sin", "hour_cos", "weekend")
+HOUR_ATTRIBUTES: tuple[str, ...] = (*(f"hour_{f}{k}" for k in range(1, HOUR_HARMONICS + 1) for f in ("sin", "cos")),
+                                    "weekend")
 #: ``peak_hour`` of the hour-conditioned artefact.
 CONDITIONED = "hour-conditioned"
 _RANGE = re.compile(r"^\s*(\d{1,2})\s*(?:-\s*(\d{1,2})\s*)?$")
@@ -64,9 +68,11 @@ def parse_hours(spec: str) -> list[int]:
 
 
 def hour_channels(hour: int, weekend: bool, height: int, width: int) -> np.ndarray:
-    """The :data:`HOUR_ATTRIBUTES` of one hour and day type, constant over ``[3, height, width]`` (float32)."""
-    angle = 2.0 * np.pi * int(hour) / 24.0
-    values = np.array([np.sin(angle), np.cos(angle), float(bool(weekend))], dtype=np.float32)
+    """The :data:`HOUR_ATTRIBUTES` of one hour and day type, constant over ``[len(HOUR_ATTRIBUTES), height, width]``
+    (float32)."""
+    angles = 2.0 * np.pi * int(hour) / 24.0 * np.arange(1, HOUR_HARMONICS + 1)
+    values = np.array([*np.stack([np.sin(angles), np.cos(angles)], axis=1).ravel(), float(bool(weekend))],
+                      dtype=np.float32)
     return np.broadcast_to(values[:, None, None], (len(HOUR_ATTRIBUTES), height, width)).copy()
 
 

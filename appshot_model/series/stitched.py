@@ -18,6 +18,7 @@ per hour of day (keys 0-23), all with the same noise shape.
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -33,16 +34,17 @@ from appshot_model.core.errors import AppshotInputError
 from appshot_model.evaluation.temporal import autocorrelation
 from appshot_model.model.artefact import ModelArtefact
 from appshot_model.model.config import ModelConfig
-from appshot_model.model.generate import MAP_TILE, generate_map, prepare_context
-from appshot_model.model.hours import CONDITIONED, with_hour_context
+from appshot_model.model.generate import prepare_context
+from appshot_model.model.hours import CONDITIONED, HOUR_ATTRIBUTES, hour_channels, with_hour_context
 from appshot_model.model.noise import draw_noise
+from appshot_model.model.patches import pad_context
 from appshot_model.traffic.peaks import weekday_mask
 
 HourlyModels = ModelArtefact | Mapping[int, ModelArtefact]
 #: Calendar of the CF time axis written by :func:`write_hourly_series`.
 CF_CALENDAR = "proleptic_gregorian"
 #: Noise correlations tried by :func:`calibrate_rho`.
-RHO_CANDIDATES = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95)
+RHO_CANDIDATES = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
 
 def ar1_noise(generator: torch.Generator, cfg: ModelConfig, n_steps: int, height: int, width: int,
@@ -102,6 +104,52 @@ def _check_models(models: HourlyModels, hours: set[int]) -> list[ModelArtefact]:
     return used
 
 
+class _MapGenerator:
+    """A model's generator run over a whole map, rows in blocks, with its first convolution computed once.
+
+    The first convolution is linear and the hour channels are constant over the map, so for the
+    hour-conditioned model ``conv1(context ; hour) = conv1(context ; 0) + W_hour . hour`` (edge padding keeps
+    the channels constant at the borders): the convolution of the city's context is done once and each hour only
+    adds a vector before batch norm and ReLU (:meth:`Generator.features` in eval mode). The rest of the forward
+    pass is the generator's own (its ``features`` is replaced by the precomputed maps). Equal to
+    :func:`appshot_model.model.generate.generate_map` up to float rounding (tested)."""
+
+    #: Cells per block of rows (bounds the memory of the 1x1 stack, as generate_map's 64 x 64 tiles).
+    BLOCK_CELLS = 64 * 64
+
+    def __init__(self, artefact: ModelArtefact, context_cube: xr.DataArray) -> None:
+        self.artefact = artefact
+        gen = artefact.generator.cpu().eval()
+        self.hour_index = [i for i, a in enumerate(artefact.attributes) if a in HOUR_ATTRIBUTES]
+        cube = with_hour_context(context_cube, 0, False) if self.hour_index else context_cube
+        context = prepare_context(artefact, cube)
+        context[self.hour_index] = 0.0
+        self.hour_scale = np.asarray(artefact.normalisation.context_scale, dtype=np.float32)[self.hour_index]
+        with torch.inference_mode():
+            padded = torch.from_numpy(pad_context(context, artefact.model_cfg.first_kernel))[None]
+            self.first = gen.conv1(padded)                                            # [1, 8F, H, W]
+            self.hour_weights = gen.conv1.weight[:, self.hour_index].sum(dim=(2, 3))  # [8F, hour channels]
+        self.generator = copy.copy(gen)  # shares the weights; its ``features`` is replaced per call
+        self.rows = max(1, self.BLOCK_CELLS // context.shape[2])
+
+    def __call__(self, hour: int, weekend: bool, z: torch.Tensor, field: torch.Tensor | None) -> np.ndarray:
+        """Traffic ``[S, H, W]`` in the model's units at ``hour`` for noise ``z [1, Nz]`` and ``field``."""
+        gen, (height, width) = self.generator, self.first.shape[2:]
+        with torch.inference_mode():
+            pre = self.first
+            if self.hour_index:
+                values = torch.from_numpy(hour_channels(hour, weekend, 1, 1)[:, 0, 0] / self.hour_scale)
+                pre = pre + (self.hour_weights @ values)[None, :, None, None]
+            features = torch.relu(gen.bn1(pre))
+            out = []
+            for start in range(0, height, self.rows):
+                block = slice(start, min(start + self.rows, height))
+                gen.features = lambda _, part=features[:, :, block]: part
+                out.append(gen(features[:, :, block], z, None if field is None else field[:, :, block, :width]))
+        normalised = torch.cat(out, dim=2)[0].numpy()
+        return self.artefact.normalisation.denormalise_traffic(normalised)
+
+
 def generate_hourly_series(models: HourlyModels, context_cube: xr.DataArray, times: Sequence, seed: int,
                            rho: float, progress: bool = False) -> xr.DataArray:
     """Synthetic hourly traffic ``[time, service, y, x]`` at ``times`` on the context cube's grid, in the models'
@@ -111,25 +159,19 @@ def generate_hourly_series(models: HourlyModels, context_cube: xr.DataArray, tim
     weekend = ~weekday_mask(index)
     used = _check_models(models, set(index.hour))
     first = used[0]
-    cfg = first.model_cfg
     height, width = context_cube.sizes["y"], context_cube.sizes["x"]
-    side = -(-max(height, width) // MAP_TILE) * MAP_TILE
-    prepared: dict[tuple[int, bool], tuple[ModelArtefact, np.ndarray]] = {}
+    maps: dict[int, _MapGenerator] = {}
     values = np.empty((len(index), len(first.services), height, width), dtype=np.float32)
-    noise = ar1_noise(torch.Generator().manual_seed(int(seed)), cfg, len(index), side, side, rho)
+    noise = ar1_noise(torch.Generator().manual_seed(int(seed)), first.model_cfg, len(index), height, width, rho)
     steps = zip(index.hour, weekend, noise, strict=True)
     for t, (hour, is_weekend, (z, field)) in enumerate(tqdm(steps, total=len(index), disable=not progress,
                                                              desc=f"generating {len(index)} h ({height}x{width})")):
-        key = (int(hour), bool(is_weekend))
-        if key not in prepared:
-            if isinstance(models, ModelArtefact):
-                prepared[key] = models, prepare_context(models, with_hour_context(context_cube, *key))
-            else:
-                prepared[key] = models[key[0]], prepare_context(models[key[0]], context_cube)
-        artefact, context = prepared[key]
-        normalised = generate_map(artefact.generator.cpu(), context, z[0], cfg.first_kernel,
-                                  field=None if field is None else field[0])
-        values[t] = artefact.normalisation.denormalise_traffic(normalised)
+        key = 0 if isinstance(models, ModelArtefact) else int(hour)
+        if key not in maps:
+            if not isinstance(models, ModelArtefact):
+                maps.clear()  # one per-hour model's first layer at a time (memory)
+            maps[key] = _MapGenerator(models if isinstance(models, ModelArtefact) else models[key], context_cube)
+        values[t] = maps[key](int(hour), bool(is_weekend), z, field)
     return make_traffic_cube(
         values, index, first.services, grid_of(context_cube), units=first.units, label="synthetic", seed=int(seed),
         noise_rho=float(rho), model_hashes=[a.model_hash for a in used],

@@ -30,8 +30,9 @@ def conditioned_artefact(seed: int = 3) -> ModelArtefact:
     torch.manual_seed(seed)
     names = [*ATTRIBUTES, *HOUR_ATTRIBUTES]
     gen = Generator(len(names), len(SERVICES), TINY_MODEL).eval()
-    norm = Normalisation(SERVICES, names, [1000.0, 50.0], [5.0, 1.0, 2.0, 1.0, 1.0, 1.0],
-                         context_log1p=[True, False, True, False, False, False])
+    hours = len(HOUR_ATTRIBUTES)
+    norm = Normalisation(SERVICES, names, [1000.0, 50.0], [5.0, 1.0, 2.0, *[1.0] * hours],
+                         context_log1p=[True, False, True, *[False] * hours])
     return ModelArtefact(gen, TINY_MODEL, TINY_TRAINING, names, SERVICES, norm, CONDITIONED, "bit/s", "0" * 64)
 
 
@@ -59,10 +60,11 @@ def test_hour_partition_snapshots_read_peaks_and_hours():
 
 def test_hour_channels_encode_the_hour_on_a_circle():
     channels = hour_channels(6, True, 2, 3)
-    assert channels.shape == (3, 2, 3) and channels.dtype == np.float32
-    np.testing.assert_allclose(channels[:, 0, 0], [1.0, 0.0, 1.0], atol=1e-7)
-    np.testing.assert_allclose(hour_channels(23, False, 1, 1)[:2, 0, 0], hour_channels(-1, False, 1, 1)[:2, 0, 0],
-                               atol=1e-6)
+    assert HOUR_ATTRIBUTES[:2] == ("hour_sin1", "hour_cos1") and HOUR_ATTRIBUTES[-1] == "weekend"
+    assert channels.shape == (len(HOUR_ATTRIBUTES), 2, 3) and channels.dtype == np.float32
+    np.testing.assert_allclose(channels[[0, 1, 2, 3, -1], 0, 0], [1.0, 0.0, 0.0, -1.0, 1.0], atol=1e-6)  # k = 1, 2
+    np.testing.assert_allclose(hour_channels(23, False, 1, 1), hour_channels(-1, False, 1, 1), atol=1e-6)
+    assert len({hour_channels(h, False, 1, 1).tobytes() for h in range(24)}) == 24
     context = make_context()
     extended = with_hour_context(context, 18, False)
     assert [str(a) for a in extended.attribute.values] == [*ATTRIBUTES, *HOUR_ATTRIBUTES]
@@ -97,7 +99,7 @@ def test_one_hour_conditioned_model_trains_on_every_city_hour_and_day_type(tiny_
     assert sorted(model.training_cities) == sorted(f"{c}@{h}-{d}" for c in ("alpha", "beta") for h in ("03", "12")
                                                    for d in ("weekday", "weekend"))
     assert model.training_dates["alpha@12-weekend"] == ["2026-03-07", "2026-03-08"]
-    assert model.normalisation.context_scale[-3:] == [1.0, 1.0, 1.0]
+    assert model.normalisation.context_scale[-len(HOUR_ATTRIBUTES):] == [1.0] * len(HOUR_ATTRIBUTES)
     with pytest.raises(AppshotInputError, match="day types"):
         train_hour_conditioned_model(contexts, traffic, attributes, TINY_MODEL, TINY_TRAINING, daytypes=["holiday"])
 

@@ -14,6 +14,9 @@ from appshot_model.core.cube import make_traffic_cube, read_cube
 from appshot_model.core.errors import AppshotInputError
 from appshot_model.core.grid import Grid
 from appshot_model.model.config import ModelConfig
+from appshot_model.model.generate import generate_map, prepare_context
+from appshot_model.model.hours import with_hour_context
+from appshot_model.model.noise import draw_noise
 from appshot_model.series.region import generate_region_series, load_hourly_models, series_file, series_times
 from appshot_model.series.stitched import (CF_CALENDAR, ar1_noise, calibrate_rho, generate_hourly_series, residual_lag1,
                                            write_hourly_series)
@@ -156,3 +159,18 @@ def test_region_series_from_a_model_folder(tmp_path):
         series_times([0], 0, "2026-03-07")
     with pytest.raises(AppshotInputError, match="--start"):
         series_times([0], 1, "someday")
+
+
+@pytest.mark.parametrize("conditioned", [True, False])
+def test_series_hour_equals_one_generate_map_pass_with_the_same_noise(conditioned):
+    """The whole-map pass with the first convolution computed once equals the generator run tile by tile."""
+    context = make_context(160, 32)  # 160 rows of 32: two row blocks of at most 128
+    artefact = conditioned_artefact() if conditioned else make_artefact(noise_channels=2)
+    models = artefact if conditioned else {h: artefact for h in range(24)}
+    when = pd.DatetimeIndex(["2026-03-07 18:00"])  # a Saturday
+    series = generate_hourly_series(models, context, when, seed=6, rho=0.7).values[0]
+    z, field = draw_noise(torch.Generator().manual_seed(6), artefact.model_cfg, 1, 160, 32)
+    cube = with_hour_context(context, 18, True) if conditioned else context
+    expected = generate_map(artefact.generator, prepare_context(artefact, cube), z[0],
+                            artefact.model_cfg.first_kernel, tile=32, field=field[0])
+    np.testing.assert_allclose(series, artefact.normalisation.denormalise_traffic(expected), rtol=1e-4, atol=1e-4)
