@@ -6,8 +6,10 @@ import pytest
 from dagster import DagsterInstance
 
 from appshot_model.core.cube import read_cube, write_cube
-from appshot_model.model.hours import CONDITIONED, HOUR_ATTRIBUTES
+from appshot_model.core.errors import AppshotInputError
+from appshot_model.model.hours import CONDITIONED, HOUR_ATTRIBUTES, HOURS
 from appshot_model.traffic.demo import simulate_context, simulate_traffic, small_demo_city
+from assets.partitions import hour_partitions
 from assets.resources import AppshotSettings
 from pipelines.definitions import build_definitions
 
@@ -44,3 +46,11 @@ def test_hourly_assets_materialise(tmp_path):
     assert len(rows) == 16 and all(0 < r["e_real"] <= 1 and np.isfinite(r["rel_error"]) for r in rows)
     for name in ("training", "beta_acf", "beta_profile", "beta_slicing"):
         assert (tmp_path / "figures" / "hourly" / f"{name}.png").stat().st_size > 0
+
+
+def test_hour_partitions_take_peaks_and_hours_of_day():
+    assert hour_partitions().get_partition_keys() == ["morning", "midday", "evening"]  # the default is unchanged
+    assert hour_partitions(HOURS).get_partition_keys() == [f"{h:02d}" for h in range(24)]
+    assert hour_partitions(["morning", "07"]).get_partition_keys() == ["morning", "07"]
+    with pytest.raises(AppshotInputError, match="'7'"):
+        hour_partitions(["7"])
