@@ -1,4 +1,5 @@
-"""Partitions: cities (the demo world's, static) x peak hours, and the regions (dynamic, one per region file)."""
+"""Partitions: cities (the demo world's, static) x hours (the paper's peaks and/or hours of day "00".."23"),
+and the regions (dynamic, one per region file)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,16 @@ from collections.abc import Sequence
 from dagster import DynamicPartitionsDefinition, MultiPartitionsDefinition, StaticPartitionsDefinition
 
 from appshot_model.core.names import PEAK_HOURS, check_names
+from appshot_model.model.hours import HOURS
+
+#: Every accepted hour partition name: the paper's peaks, then the hours of day.
+HOUR_NAMES: tuple[str, ...] = (*PEAK_HOURS, *HOURS)
 
 
 def hour_partitions(hours: Sequence[str] = tuple(PEAK_HOURS)) -> StaticPartitionsDefinition:
-    """One partition per peak hour (``morning``, ``midday``, ``evening``)."""
-    return StaticPartitionsDefinition(check_names(hours, tuple(PEAK_HOURS), "peak hour"))
+    """One partition per hour: the peak hours (``morning``, ``midday``, ``evening``; the default) and/or
+    hours of day ``"00"`` .. ``"23"`` (:func:`appshot_model.model.hours.hour_of_day` reads both)."""
+    return StaticPartitionsDefinition(check_names(hours, HOUR_NAMES, "hour"))
 
 
 def city_partitions(cities: Sequence[str]) -> StaticPartitionsDefinition:

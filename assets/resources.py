@@ -45,6 +45,11 @@ class AppshotSettings(ConfigurableResource):
                     "with (0: train on every day; the gate then reports the city x hour as unmeasured).")
 
     checkpoint_every: int = Field(default=100, ge=1, description="Training steps between checkpoints.")
+    series_days: int = Field(default=7, ge=1, description="Days of hourly series per city (hourly_series asset).")
+    series_rho: float | None = Field(
+        default=None, ge=0.0, lt=1.0,
+        description="Hour-to-hour correlation of the generator's noise in hourly series (None: the value calibrated "
+                    "on the demo world, appshot_model.series.stitched.DEFAULT_RHO; 0: independent hours).")
 
     def figures_dir(self) -> Path:
         return Path(self.data_dir) / "figures"

@@ -1,11 +1,11 @@
-"""Peak-hour traffic: the weekday snapshots of one city at one peak hour."""
+"""Peak-hour traffic: the weekday snapshots of one city at one hour (a peak or an hour of day 00-23)."""
 
 
 import xarray as xr
 from dagster import (AssetExecutionContext, AssetIn, AssetsDefinition, MultiToSingleDimensionPartitionMapping,
                      PartitionsDefinition, asset)
 
-from appshot_model.traffic.peaks import peak_snapshots
+from appshot_model.model.hours import hour_partition_snapshots
 
 
 def build_traffic_assets(city_hour_partitions: PartitionsDefinition) -> list[AssetsDefinition]:
@@ -15,9 +15,9 @@ def build_traffic_assets(city_hour_partitions: PartitionsDefinition) -> list[Ass
            ins={"traffic_cube": AssetIn(partition_mapping=MultiToSingleDimensionPartitionMapping("city"))},
            kinds={"xarray"})
     def peak_traffic(context: AssetExecutionContext, traffic_cube: xr.DataArray) -> xr.DataArray:
-        """Weekday snapshots [time, service, y, x] in the one-hour window of the peak hour."""
+        """Weekday snapshots [time, service, y, x] in the one-hour window of the partition's hour."""
         hour = context.partition_key.keys_by_dimension["hour"]
-        snapshots = peak_snapshots(traffic_cube, hour)
+        snapshots = hour_partition_snapshots(traffic_cube, hour)
         totals = snapshots.sum(dim=("time", "y", "x"))
         shares = (totals / totals.sum()).values
         context.add_output_metadata({

@@ -243,13 +243,25 @@ def generate(
     dask_address: Annotated[str | None, typer.Option(
         help="Generate chunked on the dask.distributed cluster at this address (e.g. tcp://host:8786); without "
              "it, regions of 500 x 500 cells or more use a local cluster, smaller ones local threads.")] = None,
+    hours: Annotated[str | None, typer.Option(
+        help="Hourly series instead of peak snapshots: hours of day, e.g. 0-23 or 8,12,17. --model is then an "
+             "hour-conditioned model or a folder of per-hour models 00..23; writes <out>/<region>-hourly.nc.")] = None,
+    days: Annotated[int, typer.Option(help="With --hours: days of series to generate.")] = 7,
+    start: Annotated[str, typer.Option(help="With --hours: first day of the series (YYYY-MM-DD).")] = "2026-03-02",
+    rho: Annotated[float | None, typer.Option(
+        help="With --hours: hour-to-hour correlation of the generator's noise (default: the demo world's "
+             "calibrated value; 0 = independent hours).")] = None,
 ) -> None:
-    """Generate synthetic snapshots for a region from its context, without Dagster.
+    """Generate synthetic snapshots (or, with --hours, hourly series) for a region from its context, without Dagster.
 
     Loads the model, builds the region's context cube, checks that it has every attribute the
-    model needs, generates, and writes COGs + NetCDF + grid + STAC + dataset card + manifest."""
+    model needs, generates, and writes COGs + NetCDF + grid + STAC + dataset card + manifest
+    (with --hours: one NetCDF [time, service, y, x] with a CF time axis and the CRS)."""
     from appshot_model.release.build import generate_for_region
 
+    if hours is not None:
+        _generate_series(model, region, out, hours, days, start, seed, rho, allow_missing_layers)
+        return
     try:
         result = generate_for_region(model, region, hour, samples, seed, out, progress=True,
                                      allow_missing_layers=allow_missing_layers, dask_address=dask_address)
@@ -260,6 +272,26 @@ def generate(
     except ImportError as exc:
         raise _fail(f"the model/region code this command needs is not available: {exc}", 1) from None
     _report_publication(result)
+
+
+def _generate_series(model: Path, region: Path, out: Path, hours: str, days: int, start: str, seed: int,
+                     rho: float | None, allow_missing_layers: bool) -> None:
+    """``appshot generate --hours``: the region's hourly series as one NetCDF in ``out``."""
+    from appshot_model.model.hours import parse_hours
+    from appshot_model.series.region import generate_region_series, series_file
+    from appshot_model.series.stitched import DEFAULT_RHO
+
+    try:
+        path = series_file(out, region)
+        series = generate_region_series(model, region, parse_hours(hours), days, start, seed,
+                                        DEFAULT_RHO if rho is None else rho, path, progress=True,
+                                        allow_missing_layers=allow_missing_layers)
+    except AppshotInputError as exc:
+        raise _fail(exc) from None
+    except AppshotStorageError as exc:
+        raise _fail(exc, 1) from None
+    console.print(f"hourly series written: {path} ({series.sizes['time']} hours x {series.sizes['service']} services "
+                  f"x {series.sizes['y']} x {series.sizes['x']} cells, noise rho {series.attrs['noise_rho']:g})")
 
 
 @release_app.command("build")

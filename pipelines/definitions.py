@@ -15,6 +15,7 @@ from assets.demo_world import build_demo_world_assets
 from assets.evaluation import build_evaluation_assets
 from assets.features import build_feature_assets
 from assets.generation import build_generation_assets
+from assets.hourly import build_hourly_assets
 from assets.partitions import city_hour_partitions, city_partitions, hour_partitions, region_partitions
 from assets.privacy import build_privacy_assets
 from assets.region_context import build_region_context_assets
@@ -73,6 +74,7 @@ def build_definitions(cities: Sequence[DemoCity] = DEMO_CITIES, hours: Sequence[
         *build_evaluation_assets(city_hour),
         *build_region_context_assets(region_partitions, regions_dir, hours_def),
         *build_session_assets(city_hour, cities_def),
+        *build_hourly_assets(cities_def),
     ]
     partitions = {"city": cities_def, "city_hour": city_hour, "hour": hours_def, "region": region_partitions,
                   None: None}

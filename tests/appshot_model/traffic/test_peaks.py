@@ -10,7 +10,7 @@ from appshot_model.core.cube import make_traffic_cube, read_cube, write_cube
 from appshot_model.core.errors import AppshotInputError
 from appshot_model.core.grid import Grid
 from appshot_model.core.names import PEAK_HOURS
-from appshot_model.traffic.peaks import peak_snapshots, weekday_mask
+from appshot_model.traffic.peaks import hour_snapshots, peak_snapshots, weekday_mask
 
 GRID = Grid("EPSG:32632", 500000.0, 5050000.0, 3, 4)
 
@@ -81,3 +81,27 @@ def test_cube_without_time_is_rejected():
     cube = _cube(pd.date_range("2026-03-02", periods=1, freq="h")).isel(time=0)
     with pytest.raises(AppshotInputError, match="time"):
         peak_snapshots(cube, "morning")
+
+
+@pytest.mark.parametrize("daytype,expected_days", [("weekday", 10), ("weekend", 4)])
+def test_hour_snapshots_of_any_hour_and_day_type(daytype, expected_days):
+    cube = _cube(pd.date_range("2026-03-02", periods=14 * 24, freq="h"))
+    snaps = hour_snapshots(cube, 3, daytype)
+    times = pd.DatetimeIndex(snaps.time.values)
+    assert len(times) == expected_days and (times.hour == 3).all()
+    assert ((times.day_of_week >= 5) == (daytype == "weekend")).all()
+    np.testing.assert_array_equal(snaps.values, cube.sel(time=times).values)
+    assert snaps.attrs["hour_of_day"] == 3 and snaps.attrs["daytype"] == daytype and snaps.rio.crs == cube.rio.crs
+    # the peaks are the weekday hours of day at their start
+    np.testing.assert_array_equal(peak_snapshots(cube, "evening").values, hour_snapshots(cube, 17).values)
+
+
+def test_hour_snapshots_reject_bad_hours_and_day_types():
+    cube = _cube(pd.date_range("2026-03-02", periods=24, freq="h"))
+    for hour in (24, -1, 7.5):
+        with pytest.raises(AppshotInputError, match="0-23"):
+            hour_snapshots(cube, hour)
+    with pytest.raises(AppshotInputError, match="day type 'holiday'"):
+        hour_snapshots(cube, 3, "holiday")
+    with pytest.raises(AppshotInputError, match="no weekend snapshot at 03:00-04:00"):
+        hour_snapshots(cube, 3, "weekend")

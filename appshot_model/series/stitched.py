@@ -1,0 +1,208 @@
+"""Hourly AppShot series: hourly snapshots stitched into ``[time, service, y, x]`` with noise that evolves
+smoothly from hour to hour.
+
+AppShot draws every snapshot from fresh noise, so snapshots stitched into a series (seed 000 §VII-B) have
+no hour-to-hour memory beyond the context and the hour. Here the generator's noise (the vector ``z`` and
+the spatial noise field, drawn by :func:`appshot_model.model.noise.draw_noise`) follows an AR(1) process,
+
+    n_0 = e_0,   n_t = rho n_{t-1} + sqrt(1 - rho^2) e_t,   e_t ~ draw_noise (independent),
+
+so each hour's noise keeps the marginal the generator was trained on (standard normal, same spatial
+correlation of the field) and consecutive hours' noise has correlation ``rho``. ``rho`` is measured on
+real data (:func:`residual_lag1`): the lag-1 autocorrelation of each cell's traffic after removing its mean
+at that hour of day and day type. ``rho = 0`` gives independent snapshots (the paper's stitching).
+
+Models: one hour-conditioned artefact (:data:`appshot_model.model.hours.CONDITIONED`) or one artefact
+per hour of day (keys 0-23), all with the same noise shape.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+from tqdm.auto import tqdm
+
+from appshot_model.core.cube import grid_of, make_traffic_cube, write_cube
+from appshot_model.core.errors import AppshotInputError
+from appshot_model.evaluation.temporal import autocorrelation
+from appshot_model.model.artefact import ModelArtefact
+from appshot_model.model.config import ModelConfig
+from appshot_model.model.generate import prepare_context
+from appshot_model.model.hours import CONDITIONED, HOUR_ATTRIBUTES, hour_channels, with_hour_context
+from appshot_model.model.noise import draw_noise
+from appshot_model.model.patches import pad_context
+from appshot_model.traffic.peaks import weekday_mask
+
+HourlyModels = ModelArtefact | Mapping[int, ModelArtefact]
+#: Calendar of the CF time axis written by :func:`write_hourly_series`.
+CF_CALENDAR = "proleptic_gregorian"
+#: Default noise correlation: :func:`calibrate_rho` on the demo world (hour-conditioned model, F = 16, 1200 steps;
+#: training city valencia, first week: real residual lag-1 0.380, generated 0.383 at rho = 0.4; docs/hourly.md).
+DEFAULT_RHO = 0.4
+#: Noise correlations tried by :func:`calibrate_rho`.
+RHO_CANDIDATES = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+
+
+def ar1_noise(generator: torch.Generator, cfg: ModelConfig, n_steps: int, height: int, width: int,
+              rho: float) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+    """``n_steps`` noise draws ``(z [1, Nz], field [1, C, height, width] or None)`` of an AR(1) process with
+    lag-1 correlation ``rho`` in [0, 1) and the marginal of :func:`draw_noise` at every step."""
+    if not 0.0 <= rho < 1.0:
+        raise AppshotInputError(f"noise correlation rho must lie in [0, 1), got {rho}")
+    innovation = float(np.sqrt(1.0 - rho ** 2))
+    z, field = draw_noise(generator, cfg, 1, height, width)
+    for step in range(n_steps):
+        if step:
+            fresh_z, fresh_field = draw_noise(generator, cfg, 1, height, width)
+            z = rho * z + innovation * fresh_z
+            field = None if field is None else rho * field + innovation * fresh_field
+        yield z, field
+
+
+def residual_lag1(traffic: xr.DataArray) -> float:
+    """Lag-1 autocorrelation of hourly traffic ``[time, service, y, x]`` after removing each cell's and
+    service's mean at its hour of day and day type (weekday/weekend): the mean over series with residual
+    variance (the hour-to-hour memory that the context and the hour do not explain)."""
+    if "time" not in traffic.dims or traffic.sizes["time"] < 48:
+        raise AppshotInputError(f"residual autocorrelation needs an hourly cube [time, ...] of at least 48 hours, "
+                                f"got dims {dict(traffic.sizes)}")
+    index = pd.DatetimeIndex(traffic.time.values)
+    if not (index[1:] - index[:-1] == pd.Timedelta(hours=1)).all():
+        raise AppshotInputError("residual autocorrelation needs consecutive hourly time steps")
+    values = np.asarray(traffic.transpose("time", ...).values, dtype=np.float64).reshape(len(index), -1)
+    group = index.hour.values + 24 * (~weekday_mask(index))
+    residual = values.copy()
+    for g in np.unique(group):
+        residual[group == g] -= values[group == g].mean(axis=0)
+    varies = residual.std(axis=0) > 1e-9 * max(float(np.abs(values).max()), 1e-300)
+    if not varies.any():
+        raise AppshotInputError("traffic has no residual variation around its hour-of-day means")
+    return float(autocorrelation(residual[:, varies], max_lag=1).mean())
+
+
+def _check_models(models: HourlyModels, hours: set[int]) -> list[ModelArtefact]:
+    """The artefacts used, checked: one hour-conditioned model, or one model per needed hour."""
+    if isinstance(models, ModelArtefact):
+        if models.peak_hour != CONDITIONED:
+            raise AppshotInputError(f"a single model must be hour-conditioned (peak_hour {CONDITIONED!r}); got one "
+                                    f"of peak hour {models.peak_hour!r}: give one model per hour of day instead")
+        return [models]
+    missing = sorted(hours - set(models))
+    if missing:
+        raise AppshotInputError(f"no model for hours of day {missing}; have models for {sorted(models)}")
+    used = [models[h] for h in sorted(hours)]
+    shapes = {(a.model_cfg.nz, a.model_cfg.field_channels, a.model_cfg.noise_correlation_cells,
+               a.model_cfg.noise_scope, tuple(a.services), a.units) for a in used}
+    if len(shapes) != 1:
+        raise AppshotInputError(f"the hourly models differ in noise shape, services or units: {sorted(shapes)}")
+    if used[0].model_cfg.noise_scope != "snapshot":
+        raise AppshotInputError("stitched series need models with noise_scope='snapshot'")
+    return used
+
+
+class _MapGenerator:
+    """A model's generator run over a whole map, rows in blocks, with its first convolution computed once.
+
+    The first convolution is linear and the hour channels are constant over the map, so for the
+    hour-conditioned model ``conv1(context ; hour) = conv1(context ; 0) + W_hour . hour`` (edge padding keeps
+    the channels constant at the borders): the convolution of the city's context is done once and each hour only
+    adds a vector before batch norm and ReLU (:meth:`Generator.features` in eval mode). The rest of the forward
+    pass is the generator's own (its ``features`` is replaced by the precomputed maps). Equal to
+    :func:`appshot_model.model.generate.generate_map` up to float rounding (tested)."""
+
+    #: Cells per block of rows (bounds the memory of the 1x1 stack, as generate_map's 64 x 64 tiles).
+    BLOCK_CELLS = 64 * 64
+
+    def __init__(self, artefact: ModelArtefact, context_cube: xr.DataArray) -> None:
+        self.artefact = artefact
+        gen = artefact.generator.cpu().eval()
+        self.hour_index = [i for i, a in enumerate(artefact.attributes) if a in HOUR_ATTRIBUTES]
+        cube = with_hour_context(context_cube, 0, False) if self.hour_index else context_cube
+        context = prepare_context(artefact, cube)
+        context[self.hour_index] = 0.0
+        self.hour_scale = np.asarray(artefact.normalisation.context_scale, dtype=np.float32)[self.hour_index]
+        with torch.inference_mode():
+            padded = torch.from_numpy(pad_context(context, artefact.model_cfg.first_kernel))[None]
+            self.first = gen.conv1(padded)                                            # [1, 8F, H, W]
+            self.hour_weights = gen.conv1.weight[:, self.hour_index].sum(dim=(2, 3))  # [8F, hour channels]
+        self.generator = copy.copy(gen)  # shares the weights; its ``features`` is replaced per call
+        self.rows = max(1, self.BLOCK_CELLS // context.shape[2])
+
+    def __call__(self, hour: int, weekend: bool, z: torch.Tensor, field: torch.Tensor | None) -> np.ndarray:
+        """Traffic ``[S, H, W]`` in the model's units at ``hour`` for noise ``z [1, Nz]`` and ``field``."""
+        gen, (height, width) = self.generator, self.first.shape[2:]
+        with torch.inference_mode():
+            pre = self.first
+            if self.hour_index:
+                values = torch.from_numpy(hour_channels(hour, weekend, 1, 1)[:, 0, 0] / self.hour_scale)
+                pre = pre + (self.hour_weights @ values)[None, :, None, None]
+            features = torch.relu(gen.bn1(pre))
+            out = []
+            for start in range(0, height, self.rows):
+                block = slice(start, min(start + self.rows, height))
+                gen.features = lambda _, part=features[:, :, block]: part
+                out.append(gen(features[:, :, block], z, None if field is None else field[:, :, block, :width]))
+        normalised = torch.cat(out, dim=2)[0].numpy()
+        return self.artefact.normalisation.denormalise_traffic(normalised)
+
+
+def generate_hourly_series(models: HourlyModels, context_cube: xr.DataArray, times: Sequence, seed: int,
+                           rho: float, progress: bool = False) -> xr.DataArray:
+    """Synthetic hourly traffic ``[time, service, y, x]`` at ``times`` on the context cube's grid, in the models'
+    units, labelled ``synthetic``: each hour from its model (or the hour-conditioned one), noise an AR(1)
+    process of lag-1 correlation ``rho`` (:func:`ar1_noise`). Same seed -> same bytes."""
+    index = pd.DatetimeIndex(times)
+    weekend = ~weekday_mask(index)
+    used = _check_models(models, set(index.hour))
+    first = used[0]
+    height, width = context_cube.sizes["y"], context_cube.sizes["x"]
+    maps: dict[int, _MapGenerator] = {}
+    values = np.empty((len(index), len(first.services), height, width), dtype=np.float32)
+    noise = ar1_noise(torch.Generator().manual_seed(int(seed)), first.model_cfg, len(index), height, width, rho)
+    steps = zip(index.hour, weekend, noise, strict=True)
+    for t, (hour, is_weekend, (z, field)) in enumerate(tqdm(steps, total=len(index), disable=not progress,
+                                                             desc=f"generating {len(index)} h ({height}x{width})")):
+        key = 0 if isinstance(models, ModelArtefact) else int(hour)
+        if key not in maps:
+            if not isinstance(models, ModelArtefact):
+                maps.clear()  # one per-hour model's first layer at a time (memory)
+            maps[key] = _MapGenerator(models if isinstance(models, ModelArtefact) else models[key], context_cube)
+        values[t] = maps[key](int(hour), bool(is_weekend), z, field)
+    return make_traffic_cube(
+        values, index, first.services, grid_of(context_cube), units=first.units, label="synthetic", seed=int(seed),
+        noise_rho=float(rho), model_hashes=[a.model_hash for a in used],
+        hours_model="one hour-conditioned model" if isinstance(models, ModelArtefact) else "one model per hour",
+        source="AppShot hourly series (appshot_model.series.stitched.generate_hourly_series)")
+
+
+def calibrate_rho(models: HourlyModels, context_cube: xr.DataArray, real: xr.DataArray, seed: int,
+                  candidates: Sequence[float] = RHO_CANDIDATES) -> tuple[float, float, dict[float, float]]:
+    """The noise correlation among ``candidates`` whose generated series, on the grid and at the times of
+    ``real`` (a training city's hourly cube), has the residual lag-1 autocorrelation (:func:`residual_lag1`)
+    closest to the real one, the real value, and every candidate's generated value. The generator maps noise
+    nonlinearly, so the traffic's correlation is below the noise's and ``rho`` is chosen on the output."""
+    target = residual_lag1(real)
+    generated = {float(rho): residual_lag1(generate_hourly_series(models, context_cube, real.time.values, seed, rho))
+                 for rho in candidates}
+    best = min(generated, key=lambda rho: (abs(generated[rho] - target), rho))
+    return best, target, generated
+
+
+def write_hourly_series(series: xr.DataArray, path: str | os.PathLike) -> Path:
+    """Write an hourly series as NetCDF (atomic) with a CF time axis: ``hours since`` its first hour,
+    calendar :data:`CF_CALENDAR`; CRS as rioxarray's ``spatial_ref`` grid mapping."""
+    if "time" not in series.dims or series.sizes["time"] < 1:
+        raise AppshotInputError(f"hourly series needs a 'time' dimension, got dims {series.dims}")
+    first = pd.Timestamp(series.time.values[0])
+    out = series.copy()
+    out.time.encoding = {"units": f"hours since {first:%Y-%m-%d %H:%M:%S}", "calendar": CF_CALENDAR,
+                         "dtype": "int64"}
+    out.time.attrs = {"standard_name": "time", "long_name": "start of the hour (naive local time)", "axis": "T"}
+    return write_cube(out, path)

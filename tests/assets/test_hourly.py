@@ -1,0 +1,56 @@
+"""Hourly assets in-process on two tiny simulated cities: the hour-conditioned model trains (tiny budget), a
+city's stitched hourly series is written as NetCDF with figures, and its E(p) table is computed."""
+
+import numpy as np
+import pytest
+from dagster import DagsterInstance
+
+from appshot_model.core.cube import read_cube, write_cube
+from appshot_model.core.errors import AppshotInputError
+from appshot_model.model.hours import CONDITIONED, HOUR_ATTRIBUTES, HOURS
+from appshot_model.traffic.demo import simulate_context, simulate_traffic, small_demo_city
+from assets.partitions import hour_partitions
+from assets.resources import AppshotSettings
+from pipelines.definitions import build_definitions
+
+CITIES = [small_demo_city("alpha", 12, 12), small_demo_city("beta", 12, 13, 1)]
+ATTRIBUTES = ["population", "poi_shop", "landuse_continuous_urban"]
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def test_hourly_assets_materialise(tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text("model: {features: 4, noise_channels: 2}\n"
+                      "train: {steps: 2, batch_size: 2, tile: 10, noise_draws: 1, bn_batches: 0}\n")
+    settings = AppshotSettings(seed=1, days=8, data_dir=str(tmp_path), config_file=str(config), series_days=2,
+                               series_rho=0.8, privacy_holdout_fraction=0.1, held_out_cities=["beta"])
+    defs = build_definitions(cities=CITIES, settings=settings)
+    assets = tmp_path / "assets"
+    for city in CITIES:
+        context = simulate_context(city, seed=1)
+        write_cube(context, assets / "context_cube" / f"{city.name}.nc")
+        write_cube(simulate_traffic(city, context, seed=1, days=8), assets / "traffic_cube" / f"{city.name}.nc")
+    (assets / "attribute_selection.json").write_text('{"attributes": ["population", "poi_shop", '
+                                                     '"landuse_continuous_urban"]}')
+    with DagsterInstance.ephemeral() as instance:
+        model = defs.resolve_job_def("hourly_training_job").execute_in_process(instance=instance).output_for_node(
+            "hourly_model")
+        result = defs.resolve_job_def("hourly_series_job").execute_in_process(instance=instance, partition_key="beta")
+    assert model.peak_hour == CONDITIONED and model.attributes == [*ATTRIBUTES, *HOUR_ATTRIBUTES]
+    assert {k.split("@")[0] for k in model.training_cities} == {"alpha"}  # beta is held out
+    series = read_cube(assets / "hourly_series" / "beta.nc")
+    assert series.shape == (48, 10, 12, 13) and series.attrs["label"] == "synthetic"
+    assert series.attrs["noise_rho"] == 0.8 and series.rio.crs is not None
+    rows = result.output_for_node("series_slicing")
+    assert len(rows) == 16 and all(0 < r["e_real"] <= 1 and np.isfinite(r["rel_error"]) for r in rows)
+    for name in ("training", "beta_acf", "beta_profile", "beta_slicing"):
+        assert (tmp_path / "figures" / "hourly" / f"{name}.png").stat().st_size > 0
+
+
+def test_hour_partitions_take_peaks_and_hours_of_day():
+    assert hour_partitions().get_partition_keys() == ["morning", "midday", "evening"]  # the default is unchanged
+    assert hour_partitions(HOURS).get_partition_keys() == [f"{h:02d}" for h in range(24)]
+    assert hour_partitions(["morning", "07"]).get_partition_keys() == ["morning", "07"]
+    with pytest.raises(AppshotInputError, match="'7'"):
+        hour_partitions(["7"])
