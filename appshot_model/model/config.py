@@ -48,6 +48,10 @@ class ModelConfig(BaseModel):
     l1_target: Literal["mean", "sample"] = Field(
         "mean", description="L1 between conditional means (paper §V-C2: mean of the real training days vs mean "
                             "of several generated draws) or per sample against one real day (ablation)")
+    l1_units: Literal["level", "max"] = Field(
+        "level", description="units of the L1 term: each service's mean training level (the units the "
+                             "discriminators judge in, so lambda weighs both terms alike) or the paper's max-"
+                             "normalised traffic (ablation appshot_l1_max_units)")
     disc_features: int = Field(32, ge=1, description="base width of both discriminators (not in the paper)")
 
     @model_validator(mode="after")

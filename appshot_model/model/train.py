@@ -154,7 +154,7 @@ class GanStep:
         weights = np.asarray(service_weights, np.float64)
         levels = np.asarray(levels, np.float64)
         # the discriminators see traffic in units of its mean level (normalised traffic is mostly far below 1)
-        self.d1_scale = torch.as_tensor(1.0 / levels, dtype=torch.float32, device=device)[None, :, None, None]
+        self.level_scale = torch.as_tensor(1.0 / levels, dtype=torch.float32, device=device)[None, :, None, None]
         self.weights = torch.as_tensor(weights / float(weights @ levels), dtype=torch.float32,
                                        device=device)[None, :, None, None]
         self.opt_g = torch.optim.Adam(gen.parameters(), lr=train_cfg.lr_g, betas=train_cfg.betas)
@@ -164,7 +164,7 @@ class GanStep:
     def view(self, name: str, traffic: torch.Tensor) -> torch.Tensor:
         """What discriminator ``name`` judges: the service channels (d1) or the total (d2)."""
         if name == "d1":
-            return traffic * self.d1_scale
+            return traffic * self.level_scale
         return (traffic * self.weights).sum(dim=1, keepdim=True)
 
     def __call__(self, batch: TileBatch, noise: torch.Generator) -> dict[str, float]:
@@ -186,7 +186,8 @@ class GanStep:
         under_all = under.repeat(draws, 1, 1, 1)
         g_adv = {name: adversarial_loss(d(self.view(name, fake), under_all), True) for name, d in self.discs.items()}
         target = batch.mean if self.model_cfg.l1_target == "mean" else batch.real
-        g_l1 = (fake.view(draws, n, *fake.shape[1:]).mean(dim=0) - target).abs().mean()
+        g_l1 = (fake.view(draws, n, *fake.shape[1:]).mean(dim=0) - target).abs()
+        g_l1 = (g_l1 * self.level_scale if self.model_cfg.l1_units == "level" else g_l1).mean()
         (sum(g_adv.values()) + self.model_cfg.l1_weight * g_l1).backward()
         self.opt_g.step()
         losses.update({f"g_adv_{name}": float(v.detach()) for name, v in g_adv.items()})
