@@ -81,10 +81,14 @@ class ModelArtefact:
     #: city -> ISO dates (YYYY-MM-DD) of the snapshots trained on; the privacy gate's members.
     training_dates: dict[str, list[str]] = field(default_factory=dict)
     discriminators: dict[str, nn.Module] = field(default_factory=dict)
+    #: the model config as written in ``model.json`` when loaded: the hash stays the recorded one when a later
+    #: version of appshot adds a config field (the loaded config takes its default)
+    recorded_model_config: dict | None = None
 
     def config_json(self) -> str:
         """Canonical JSON of everything that defines the model's outputs besides the weights."""
-        return json.dumps({"model": self.model_cfg.model_dump(), "attributes": self.attributes,
+        model = self.recorded_model_config if self.recorded_model_config is not None else self.model_cfg.model_dump()
+        return json.dumps({"model": model, "attributes": self.attributes,
                            "services": self.services, "normalisation": self.normalisation.to_dict(),
                            "peak_hour": self.peak_hour, "units": self.units}, sort_keys=True)
 
@@ -153,7 +157,8 @@ class ModelArtefact:
                        training_inputs_hash=str(meta["training_inputs_hash"]), history=meta.get("history", {}),
                        training_cities=list(meta.get("training_cities", [])),
                        training_label=str(meta.get("training_label", "")),
-                       training_dates={str(c): [str(d) for d in v] for c, v in meta.get("training_dates", {}).items()})
+                       training_dates={str(c): [str(d) for d in v] for c, v in meta.get("training_dates", {}).items()},
+                       recorded_model_config=dict(meta["model_config"]))
         if artefact.model_hash != meta.get("model_hash"):
             raise AppshotInputError(f"model artefact {directory}: weights do not match the recorded model_hash "
                                     f"{str(meta.get('model_hash'))[:16]}... (files changed or mixed)")

@@ -58,3 +58,19 @@ def test_missing_or_corrupt_files_are_clear_errors(tmp_path):
     (path / "model.json").write_text("{")
     with pytest.raises(AppshotInputError, match="corrupt"):
         ModelArtefact.load(path)
+
+
+def test_artefact_of_an_older_version_without_a_newer_config_field_still_loads(tmp_path):
+    """A config field added later (here: l1_units) takes its default; the recorded hash still verifies."""
+    artefact = make_artefact()
+    path = artefact.save(tmp_path / "model")
+    meta = json.loads((path / "model.json").read_text())
+    del meta["model_config"]["l1_units"]
+    meta["model_hash"] = ModelArtefact(**{**artefact.__dict__, "recorded_model_config": meta["model_config"]}).model_hash
+    (path / "model.json").write_text(json.dumps(meta))
+    back = ModelArtefact.load(path)
+    assert back.model_hash == meta["model_hash"] != artefact.model_hash and back.model_cfg.l1_units == "level"
+    meta["model_config"]["features"] = 5  # a recorded config that does not fit the weights is still refused
+    (path / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(AppshotInputError, match="does not fit|model_hash"):
+        ModelArtefact.load(path)
