@@ -61,7 +61,7 @@ def artefact(cfg: ModelConfig) -> ModelArtefact:
     """An untrained artefact of ``cfg`` on every attribute and service (timings only)."""
     torch.manual_seed(0)
     norm = Normalisation(SERVICES, ATTRIBUTES, [1.0] * S, [1.0] * K, context_log1p=[False] * K)
-    return ModelArtefact(Generator(K, S, cfg).eval(), cfg, TrainConfig(steps=1), ATTRIBUTES, SERVICES, norm,
+    return ModelArtefact(Generator(K, S, cfg).eval(), cfg, TrainConfig(steps=1), list(ATTRIBUTES), list(SERVICES), norm,
                          "morning", "bit/s", "0" * 64)
 
 

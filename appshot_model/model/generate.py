@@ -64,7 +64,7 @@ def select_attributes(artefact: ModelArtefact, context_cube: xr.DataArray) -> xr
     if missing:
         raise AppshotInputError(f"context cube lacks attributes {missing} that the model (peak hour "
                                 f"{artefact.peak_hour}) was trained on; it needs all of {artefact.attributes}")
-    selected = context_cube.sel(attribute=artefact.attributes).transpose("attribute", "y", "x")
+    selected = context_cube.sel(attribute=list(artefact.attributes)).transpose("attribute", "y", "x")
     check_map_size(selected.sizes["y"], selected.sizes["x"], artefact.model_cfg.traffic_patch,
                    artefact.model_cfg.first_kernel, what="context cube")
     return selected
