@@ -70,7 +70,11 @@ class Generator(nn.Module):
         return nnf.softplus(self.film_sigma(z4))[:, :, 0, 0], self.film_mu(z4)[:, :, 0, 0]
 
     def forward(self, context: torch.Tensor, z: torch.Tensor, field: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.features(context)
+        return self.head(self.features(context), z, field)
+
+    def head(self, h: torch.Tensor, z: torch.Tensor, field: torch.Tensor | None = None) -> torch.Tensor:
+        """Everything after :meth:`features`: the noise (FiLM or concatenation), the 1x1 stack and the sigmoid,
+        on features ``h [B, 8F, t, t]``."""
         if (field is None) != (self.field_channels == 0):
             raise ValueError(f"this generator takes a noise field of {self.field_channels} channels; got "
                              f"{None if field is None else tuple(field.shape)}")

@@ -18,7 +18,6 @@ per hour of day (keys 0-23), all with the same noise shape.
 
 from __future__ import annotations
 
-import copy
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -114,7 +113,7 @@ class _MapGenerator:
     hour-conditioned model ``conv1(context ; hour) = conv1(context ; 0) + W_hour . hour`` (edge padding keeps
     the channels constant at the borders): the convolution of the city's context is done once and each hour only
     adds a vector before batch norm and ReLU (:meth:`Generator.features` in eval mode). The rest of the forward
-    pass is the generator's own (its ``features`` is replaced by the precomputed maps). Equal to
+    pass is the generator's own (:meth:`Generator.head` on the precomputed maps). Equal to
     :func:`appshot_model.model.generate.generate_map` up to float rounding (tested)."""
 
     #: Cells per block of rows (bounds the memory of the 1x1 stack, as generate_map's 64 x 64 tiles).
@@ -132,7 +131,7 @@ class _MapGenerator:
             padded = torch.from_numpy(pad_context(context, artefact.model_cfg.first_kernel))[None]
             self.first = gen.conv1(padded)                                            # [1, 8F, H, W]
             self.hour_weights = gen.conv1.weight[:, self.hour_index].sum(dim=(2, 3))  # [8F, hour channels]
-        self.generator = copy.copy(gen)  # shares the weights; its ``features`` is replaced per call
+        self.generator = gen
         self.rows = max(1, self.BLOCK_CELLS // context.shape[2])
 
     def __call__(self, hour: int, weekend: bool, z: torch.Tensor, field: torch.Tensor | None) -> np.ndarray:
@@ -147,8 +146,7 @@ class _MapGenerator:
             out = []
             for start in range(0, height, self.rows):
                 block = slice(start, min(start + self.rows, height))
-                gen.features = lambda _, part=features[:, :, block]: part
-                out.append(gen(features[:, :, block], z, None if field is None else field[:, :, block, :width]))
+                out.append(gen.head(features[:, :, block], z, None if field is None else field[:, :, block, :width]))
         normalised = torch.cat(out, dim=2)[0].numpy()
         return self.artefact.normalisation.denormalise_traffic(normalised)
 
