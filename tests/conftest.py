@@ -29,9 +29,7 @@ def shared_data() -> Path:
 @pytest.fixture
 def one_torch_thread():
     """Tiny networks: one intra-op thread avoids OpenMP spin contention on a busy 2-core machine."""
-    import torch
+    from appshot_model.core.threads import torch_threads
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
