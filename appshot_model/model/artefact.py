@@ -81,6 +81,9 @@ class ModelArtefact:
     #: city -> ISO dates (YYYY-MM-DD) of the snapshots trained on; the privacy gate's members.
     training_dates: dict[str, list[str]] = field(default_factory=dict)
     discriminators: dict[str, nn.Module] = field(default_factory=dict)
+    #: the scales and statistics of the noise calibration (``appshot_model.model.calibrate``), already folded
+    #: into the weights; None when the model was not calibrated
+    noise_calibration: dict | None = None
     #: the model config as written in ``model.json`` when loaded: the hash stays the recorded one when a later
     #: version of appshot adds a config field (the loaded config takes its default)
     recorded_model_config: dict | None = None
@@ -109,7 +112,8 @@ class ModelArtefact:
             "discriminators": DISCRIMINATOR_DESCRIPTION if (self.model_cfg.use_d1 or self.model_cfg.use_d2)
             else "none (L1 only)",
             "optimiser": "Adam (generator and each discriminator), non-saturating BCE-with-logits GAN losses",
-            "noise": f"z ~ N(0, I), one per {self.model_cfg.noise_scope}", "torch_version": torch.__version__, "history": self.history,
+            "noise": f"z ~ N(0, I), one per {self.model_cfg.noise_scope}", "noise_calibration": self.noise_calibration,
+            "torch_version": torch.__version__, "history": self.history,
         }
 
     def save(self, directory: str | os.PathLike) -> Path:
@@ -158,6 +162,7 @@ class ModelArtefact:
                        training_cities=list(meta.get("training_cities", [])),
                        training_label=str(meta.get("training_label", "")),
                        training_dates={str(c): [str(d) for d in v] for c, v in meta.get("training_dates", {}).items()},
+                       noise_calibration=meta.get("noise_calibration"),
                        recorded_model_config=dict(meta["model_config"]))
         if artefact.model_hash != meta.get("model_hash"):
             raise AppshotInputError(f"model artefact {directory}: weights do not match the recorded model_hash "

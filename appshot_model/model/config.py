@@ -52,6 +52,11 @@ class ModelConfig(BaseModel):
         "level", description="units of the L1 term: each service's mean training level (the units the "
                              "discriminators judge in, so lambda weighs both terms alike) or the paper's max-"
                              "normalised traffic (ablation appshot_l1_max_units)")
+    calibrate_noise: bool = Field(
+        True, description="after training, scale z so that generated city totals vary like the training cities' "
+                          "real weekdays, restoring each service's mean level "
+                          "(beyond the paper: appshot_model.model.calibrate; ablation appshot_uncalibrated_noise); "
+                          "only with noise_scope='snapshot'")
     disc_features: int = Field(32, ge=1, description="base width of both discriminators (not in the paper)")
 
     @model_validator(mode="after")

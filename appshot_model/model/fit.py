@@ -13,7 +13,9 @@ from pydantic import BaseModel, ValidationError
 
 from appshot_model.core.cube import check_context, check_traffic
 from appshot_model.core.errors import AppshotInputError
+from appshot_model.core.seeds import derive_seed
 from appshot_model.model.artefact import ModelArtefact, training_inputs_hash
+from appshot_model.model.calibrate import calibrate_noise
 from appshot_model.model.checkpoint import TrainingCheckpoint
 from appshot_model.model.config import ModelConfig, TrainConfig
 from appshot_model.model.normalise import Normalisation
@@ -124,9 +126,18 @@ def train_peak_hour_model(contexts: dict[str, xr.DataArray], traffic: dict[str, 
     inputs_hash = training_inputs_hash(ctx_raw, traffic_raw, attributes, list(norm.services), model_cfg, train_cfg)
     checkpoint = (TrainingCheckpoint(Path(checkpoint_dir) / f"{hour}.pt", inputs_hash, checkpoint_every)
                   if checkpoint_dir is not None else None)
-    generator, discriminators, history = train_gan(
-        [norm.normalise_context(c) for c in ctx_raw], [norm.normalise_traffic(t) for t in traffic_raw],
-        norm.service_weights(), model_cfg, train_cfg, progress=progress, log=log, checkpoint=checkpoint)
+    contexts_n, traffic_n = [norm.normalise_context(c) for c in ctx_raw], [norm.normalise_traffic(t) for t in traffic_raw]
+    generator, discriminators, history = train_gan(contexts_n, traffic_n, norm.service_weights(), model_cfg, train_cfg,
+                                                   progress=progress, log=log, checkpoint=checkpoint)
+    calibration = None
+    if model_cfg.calibrate_noise and model_cfg.noise_scope == "snapshot":
+        calibration = calibrate_noise(generator, contexts_n, traffic_n, norm.service_weights(), model_cfg,
+                                      derive_seed(train_cfg.seed, "calibration"))
+        if log is not None:
+            log(f"noise calibration: z x{calibration.z_scale:.3f}; city-total "
+                f"spread {calibration.uncalibrated_spread:.3f} -> {calibration.generated_spread:.3f} (real "
+                f"{calibration.real_spread:.3f}), cell CV {calibration.uncalibrated_cell_cv:.3f} -> "
+                f"{calibration.generated_cell_cv:.3f} (real {calibration.real_cell_cv:.3f})")
     labels = sorted({str(traffic[c].attrs.get("label", "")) for c in cities} - {""})
     return ModelArtefact(
         generator=generator, model_cfg=model_cfg, train_cfg=train_cfg, attributes=attributes,
@@ -134,4 +145,5 @@ def train_peak_hour_model(contexts: dict[str, xr.DataArray], traffic: dict[str, 
         training_inputs_hash=inputs_hash,
         history=history, training_cities=cities, discriminators=discriminators,
         training_dates={c: sorted({str(d)[:10] for d in traffic[c]["time"].values}) for c in cities},
+        noise_calibration=calibration.to_dict() if calibration is not None else None,
         training_label=f"{'/'.join(labels) or 'unlabelled'} weekday {hour}-peak traffic of {', '.join(cities)}")

@@ -92,6 +92,17 @@ class Generator(nn.Module):
             h = torch.relu(bn(conv(h)))
         return torch.sigmoid(self.out(h))
 
+    @torch.no_grad()
+    def scale_noise(self, z_scale: float) -> None:
+        """Fold ``z -> z_scale * z`` into the weights: z enters linearly (FiLM's 1x1 convolutions, or the first
+        hidden convolution's input channels with ``noise="concat"``)."""
+        if self.noise_mode == "film":
+            self.film_sigma.weight.mul_(z_scale)
+            self.film_mu.weight.mul_(z_scale)
+        else:
+            features = self.hidden[0].weight.shape[1] - self.nz - self.field_channels
+            self.hidden[0].weight[:, features:features + self.nz].mul_(z_scale)
+
 
 def start_as_identity(sigma: nn.Conv2d, mu: nn.Conv2d) -> None:
     """Start FiLM as the identity whatever ``z`` is (zero weights, ``softplus(bias) = 1``, ``mu = 0``): the

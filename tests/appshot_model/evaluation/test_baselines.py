@@ -43,6 +43,7 @@ def test_registry_covers_baselines_and_ablations():
     assert set(BASELINES) | set(ABLATIONS) | {"appshot"} == set(METHODS)
     assert {"appshot_features_64", "appshot_l1_max_units", "appshot_no_overlap", "appshot_l1_only", "appshot_l1_d1",
             "appshot_l1_d1_d2", "appshot_concat_noise", "appshot_patch_noise", "appshot_sample_l1",
+            "appshot_uncalibrated_noise",
             "appshot_kernel_1", "appshot_kernel_2", "appshot_kernel_3", "appshot_kernel_6",
             "appshot_kernel_11"} == set(ABLATIONS)
     assert method_spec("appshot_l1_d1_d2").same_as == "appshot" and not method_spec("cnn").stochastic
@@ -76,17 +77,33 @@ def test_aliases_are_the_same_model(world):
 def test_fdas_recovers_log_normal_parameters():
     rng = np.random.default_rng(0)
     grid = Grid("EPSG:32632", 500_000.0, 5_605_000.0, 40, 40)
-    values = np.exp(rng.normal([[[[1.0]], [[3.0]]]], [[[[0.5]], [[1.5]]]], (20, 2, 40, 40)))
+    values = np.exp(rng.normal([[[[1.0]], [[3.0]]]], [[[[0.5]], [[1.0]]]], (20, 2, 40, 40)))
     values[:, 1][rng.random((20, 40, 40)) < 0.25] = 0.0
     traffic = make_traffic_cube(values, pd.date_range("2026-03-02", periods=20, freq="D"), ["x", "y"], grid)
     context = make_context_cube(np.ones((1, 40, 40)), ["population"], grid)
     norm = fit_normalisation([traffic.values], [context.values], ["x", "y"], ["population"])
     model = fit_fdas(training_data({"c": context}, {"c": traffic}, ["population"], norm))
-    assert model.mu == pytest.approx([1.0, 3.0], abs=0.02) and model.sigma == pytest.approx([0.5, 1.5], abs=0.02)
+    assert model.mu == pytest.approx([1.0, 3.0], abs=0.02) and model.sigma == pytest.approx([0.5, 1.0], abs=0.02)
     assert model.p_zero == pytest.approx([0.0, 0.25], abs=0.01)
     sample = sample_fdas(model, 50, 60, 3, seed=1)
     assert sample.shape == (3, 2, 50, 60) and (sample[:, 1] == 0).mean() == pytest.approx(0.25, abs=0.02)
     assert np.log(sample[:, 0]).mean() == pytest.approx(1.0, abs=0.02)
+
+
+def test_fdas_counts_near_empty_land_as_empty():
+    """Half the cells carry ~1e-5 of the mean (land without people): they join the zero point mass instead of
+    stretching the log-normal, whose mean then stays near the data's (it was ~10x with them)."""
+    rng = np.random.default_rng(0)
+    grid = Grid("EPSG:32632", 500_000.0, 5_605_000.0, 40, 40)
+    values = np.exp(rng.normal(3.0, 1.0, (20, 1, 40, 40)))
+    empty = rng.random((20, 1, 40, 40)) < 0.5
+    values[empty] = np.exp(rng.normal(-6.0, 1.0, int(empty.sum())))
+    traffic = make_traffic_cube(values, pd.date_range("2026-03-02", periods=20, freq="D"), ["x"], grid)
+    context = make_context_cube(np.ones((1, 40, 40)), ["population"], grid)
+    norm = fit_normalisation([traffic.values], [context.values], ["x"], ["population"])
+    model = fit_fdas(training_data({"c": context}, {"c": traffic}, ["population"], norm))
+    assert model.p_zero == pytest.approx([0.5], abs=0.01) and model.mu == pytest.approx([3.0], abs=0.03)
+    assert sample_fdas(model, 40, 40, 20, seed=1).mean() / values.mean() == pytest.approx(1.0, abs=0.1)
 
 
 def test_save_load_round_trip(world, tmp_path):

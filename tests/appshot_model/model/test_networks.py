@@ -55,3 +55,17 @@ def test_shapes_range_and_noise_dependence(noise):
 def test_discriminators_can_be_switched_off():
     gen, d1, d2 = build_networks(6, 3, ModelConfig(features=4, use_d1=False, use_d2=False))
     assert d1 is None and d2 is None
+
+
+@pytest.mark.parametrize("noise", ["film", "concat"])
+def test_scale_noise_folds_a_z_scale_into_the_weights(noise):
+    torch.manual_seed(0)
+    cfg = ModelConfig(features=4, noise=noise, noise_channels=2)
+    gen = Generator(6, 3, cfg).eval()
+    for conv in (gen.film_sigma, gen.film_mu) if noise == "film" else ():
+        torch.nn.init.normal_(conv.weight)  # FiLM starts as the identity; give z an effect
+    context, z, field = torch.rand(2, 6, 12, 12), torch.randn(2, cfg.nz), torch.randn(2, 2, 10, 10)
+    expected = gen(context, 0.3 * z, field)
+    assert not torch.allclose(expected, gen(context, z, field))
+    gen.scale_noise(0.3)
+    torch.testing.assert_close(gen(context, z, field), expected)
