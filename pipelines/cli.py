@@ -153,6 +153,10 @@ def evaluate(
         help="A committed scores CSV: check that every row of this run reproduces its row there bit for bit "
              "(exit 1 if not).")] = None,
     figures: Annotated[bool, typer.Option(help="Write the per-fold and per-hour figures.")] = True,
+    unseen: Annotated[bool, typer.Option(
+        help="Also train AppShot (seed 0, the run's budget) on every city with traffic and map the world's "
+             "context-only cities (spectragan: Dresden) at each hour of the run: "
+             "<name>_figures/unseen_<city>_<hour>.png.")] = True,
 ) -> None:
     """Leave-one-city-out evaluation: for each held-out city x peak hour, fit attribute selection and normalisation
     on the other cities, train every method with every seed, generate the held-out city and score it beside the
@@ -199,6 +203,9 @@ def evaluate(
                   f"scores: {paths['scores'].resolve()} (summary {paths['summary'].name}, record "
                   f"{paths['record'].name})")
     typer.echo(paths["summary"].read_text())
+    if unseen and figures:
+        _map_unseen_cities(the_world, [h for h in the_world.hours if any(f.hour == h for f in folds)], paths["figures"],
+                           samples, settings.budget())
     if compare is not None:
         problems, notes = check_reproduction(run, compare)
         for note in notes:
@@ -209,6 +216,22 @@ def evaluate(
                 console.print(f"  - {problem}", highlight=False, soft_wrap=True)
             raise typer.Exit(1)
         console.print(f"all {len(run.rows)} rows reproduce {compare} exactly")
+
+
+def _map_unseen_cities(world, hours: list[str], folder: Path, samples: int, budget) -> None:
+    """Generate and map every context-only city of ``world`` at ``hours`` (figures in ``folder``; AppShot trained
+    with the run's ``budget``)."""
+    from appshot_model.core.io import atomic_path
+    from appshot_model.evaluation.unseen import generate_unseen
+
+    for city in sorted(getattr(world, "unseen", {})):
+        for hour in hours:
+            with console.status(f"training on {', '.join(world.cities)} and generating {city} ({hour})..."):
+                result = generate_unseen(world, city, hour, seed=0, samples=samples, budget=budget)
+            path = folder / f"unseen_{city}_{hour}.png"
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(result.figure(world.name))
+            console.print(f"{city} ({hour}, context only): {samples} samples generated; map {path}")
 
 
 release_app = typer.Typer(help="Build and verify versioned release folders of generated snapshots.",

@@ -37,12 +37,14 @@ class World(Protocol):
 @dataclass(frozen=True)
 class ArrayWorld:
     """A :class:`World` held in memory. ``peaks`` maps ``(city, hour)`` to snapshots; ``description``
-    says where the arrays come from (kept in the evaluation's run record)."""
+    says where the arrays come from (kept in the evaluation's run record); ``unseen`` holds the context cubes
+    of cities without traffic (generated, not scored: :mod:`appshot_model.evaluation.unseen`)."""
 
     name: str
     contexts: Mapping[str, xr.DataArray]
     peaks: Mapping[tuple[str, str], xr.DataArray]
     description: dict = field(default_factory=dict)
+    unseen: Mapping[str, xr.DataArray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("_", "").isalnum():
@@ -79,6 +81,13 @@ class ArrayWorld:
             raise AppshotInputError(f"world {self.name} has no city {city!r}; cities: {list(self.cities)}")
         return self.contexts[city]
 
+    def unseen_context(self, city: str) -> xr.DataArray:
+        """Context cube of a city without traffic."""
+        if city not in self.unseen:
+            raise AppshotInputError(f"world {self.name} has no context-only city {city!r}; it has "
+                                    f"{sorted(self.unseen) or 'none'}")
+        return self.unseen[city]
+
     def snapshots(self, city: str, hour: str) -> xr.DataArray:
         if (city, hour) not in self.peaks:
             raise AppshotInputError(f"world {self.name} has no snapshots for city {city!r} at hour {hour!r}; "
@@ -113,9 +122,9 @@ def demo_description(contexts: Mapping[str, xr.DataArray], seed: int, days: int)
 def spectragan_world(root: str | os.PathLike, hours: Sequence[str] = tuple(PEAK_HOURS)) -> ArrayWorld:
     """The SpectraGAN cities with traffic (Aachen, Bonn): their 27-attribute context cropped to the traffic
     window and the weekday peak-hour snapshots of their 3 weeks of hourly total traffic
-    (:mod:`appshot_model.traffic.spectragan`)."""
+    (:mod:`appshot_model.traffic.spectragan`); Dresden's whole context grid as the context-only city."""
     from appshot_model.traffic.peaks import peak_snapshots
-    from appshot_model.traffic.spectragan import TRAFFIC_CITIES, context_cube, read_traffic
+    from appshot_model.traffic.spectragan import CONTEXT_ONLY_CITIES, TRAFFIC_CITIES, context_cube, read_traffic
 
     contexts, peaks = {}, {}
     for city in TRAFFIC_CITIES:
@@ -125,4 +134,5 @@ def spectragan_world(root: str | os.PathLike, hours: Sequence[str] = tuple(PEAK_
             peaks[(city, hour)] = peak_snapshots(traffic, hour)
     description = {"kind": "SpectraGAN release: real context, SpectraGAN's hourly total traffic",
                    "root": str(root), "cities": {c: [int(x.sizes["y"]), int(x.sizes["x"])] for c, x in contexts.items()}}
-    return ArrayWorld("spectragan", contexts, peaks, description)
+    unseen = {city: context_cube(root, city, crop=False) for city in CONTEXT_ONLY_CITIES}
+    return ArrayWorld("spectragan", contexts, peaks, description, unseen)

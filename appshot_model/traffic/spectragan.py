@@ -34,8 +34,9 @@ from appshot_model.core.cube import make_context_cube, make_traffic_cube
 from appshot_model.core.errors import AppshotInputError
 from appshot_model.core.grid import Grid
 
-#: Cities of the release that carry traffic (dresden has context only).
+#: Cities of the release that carry traffic, and those with context only.
 TRAFFIC_CITIES = ("aachen", "bonn")
+CONTEXT_ONLY_CITIES = ("dresden",)
 #: Context cells around the traffic window (both cities): rows north / south, columns west / east.
 MARGIN_CELLS = {"north": 7, "south": 4, "west": 5, "east": 6}
 #: Nominal calendar: the real dates are unknown; the axis is anchored on this Monday 00:00 ...

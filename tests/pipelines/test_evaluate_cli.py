@@ -54,3 +54,17 @@ def test_evaluate_rejects_bad_arguments_cleanly(tiny_world, tmp_path, args, mess
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_spectragan_evaluation_maps_the_context_only_city(shared_data, tmp_path):
+    root = shared_data / "spectragan"
+    if not root.is_dir():
+        pytest.skip(f"{root} is absent")
+    out = tmp_path / "sg.csv"
+    result = runner.invoke(cli.app, ["evaluate", "--world", "spectragan", "--spectragan-root", str(root), "--out",
+                                     str(out), "--method", "fdas", "--seeds", "1", "--hour", "morning", "--workers",
+                                     "1", "--samples", "3", "--steps", "2"])
+    assert result.exit_code == 0, result.output
+    figure = tmp_path / "sg_figures" / "unseen_dresden_morning.png"
+    assert "dresden (morning, context only)" in result.output and figure.read_bytes().startswith(b"\x89PNG")
+    assert not (tmp_path / "sg_figures" / "unseen_dresden_midday.png").exists()

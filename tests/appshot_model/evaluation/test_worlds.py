@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from appshot_model.core.errors import AppshotInputError
 from appshot_model.core.names import ATTRIBUTES, PEAK_HOURS
 from appshot_model.evaluation.worlds import spectragan_world
 
@@ -21,3 +22,15 @@ def test_spectragan_world_has_both_traffic_cities_at_every_peak(shared_data):
             assert snaps.shape == (15, 1, *shape) and list(snaps.service.values) == ["total"]  # 3 weeks x 5 weekdays
             assert np.isfinite(snaps.values).all() and snaps.values.mean() > 0
         np.testing.assert_array_equal(context.x.values, world.snapshots(city, "morning").x.values)
+
+
+def test_spectragan_world_keeps_dresden_as_a_context_only_city(shared_data):
+    root = shared_data / "spectragan"
+    if not root.is_dir():
+        pytest.skip(f"{root} is absent")
+    world = spectragan_world(root)
+    dresden = world.unseen_context("dresden")
+    assert "dresden" not in world.cities and list(dresden.attribute.values) == list(ATTRIBUTES)
+    assert dresden.shape[1:] == (40, 63)  # the whole context grid: no traffic window to crop to
+    with pytest.raises(AppshotInputError, match="no context-only city 'leipzig'"):
+        world.unseen_context("leipzig")
