@@ -99,7 +99,9 @@ class TrainConfig(BaseModel):
 
     steps: int = Field(600, ge=1, description="generator updates (one batch each)")
     batch_size: int = Field(4, ge=1, description="tiles per step (4 tiles of 32 x 32 cells hold ~2,100 overlapping "
-                                                 "10 x 10 patches)")
+                                                 "10 x 10 patches); when a training city is smaller than the tile, "
+                                                 "the smaller tiles are counted by area (about batch_size x tile^2 "
+                                                 "cells per step; train.tiles_per_step)")
     tile: int = Field(32, ge=1, description="training tile side in cells (every stride-1 patch inside a tile is "
                                             "trained at once; capped by the smallest training city; the patch "
                                             "itself with noise_scope='patch')")

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from appshot_model.model.config import ModelConfig, TrainConfig
-from appshot_model.model.train import HISTORY_KEYS, PatchSampler, train_gan
+from appshot_model.model.train import HISTORY_KEYS, PatchSampler, tiles_per_step, train_gan
 
 TINY = ModelConfig(features=4, disc_features=4)
 
@@ -80,3 +80,11 @@ def test_tiles_carry_the_mean_over_days_of_their_cells():
     for mean_tile in batch.mean:  # each tile's mean is a window of one city's mean map
         assert any(torch.allclose(mean_tile, m[:, r:r + 11, c:c + 11])
                    for m in means for r in range(m.shape[1] - 10) for c in range(m.shape[2] - 10))
+
+
+def test_small_cities_get_more_tiles_per_step():
+    """About batch_size x tile^2 cells per step: 4 tiles of 32 x 32, 7 of 25 x 25 (bonn), 34 of 11 x 11 (aachen);
+    per-patch noise trains on batch_size patches."""
+    cfg = TrainConfig(batch_size=4, tile=32)
+    assert [tiles_per_step(t, ModelConfig(), cfg) for t in (32, 25, 11)] == [4, 7, 34]
+    assert tiles_per_step(10, ModelConfig(noise_scope="patch"), cfg) == 4
