@@ -136,7 +136,8 @@ def evaluate(
     workers: Annotated[int | None, typer.Option(
         help="Worker processes, one torch thread each (default: the cores available).")] = None,
     steps: Annotated[int | None, typer.Option(
-        help="Training budget: optimiser steps per model, batch 64. Default: each method's own (AppShot and its "
+        help="Training budget: optimiser steps per model (batch: 4 tiles for AppShot, 64 patches for the "
+             "patch-based methods). Default: each method's own (AppShot and its "
              "ablations, CNN, Pix2Pix 600; independent 100 per service model; FDaS none).")] = None,
     samples: Annotated[int, typer.Option(help="Generated snapshots per method, held-out city, hour and seed.")] = 10,
     method: Annotated[list[str] | None, typer.Option(
