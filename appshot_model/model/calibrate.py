@@ -139,19 +139,23 @@ class _Trials:
                  for lg, c in zip(logits, self.cities, strict=True)]
         return shifts, stats
 
-    def spread_log_ratio(self, z_scale: float) -> float:
-        """Mean over cities of ``log(generated spread / real spread)``."""
-        _, stats = self.run(z_scale)
+    def log_ratio(self, stats: list[tuple[float, float]]) -> float:
+        """Mean over cities of ``log(generated spread / real spread)`` for generated ``stats`` of :meth:`run`."""
         return float(np.mean([np.log(max(g[0], 1e-12) / max(c.real[0], 1e-12))
                               for g, c in zip(stats, self.cities, strict=True)]))
 
+    def spread_log_ratio(self, z_scale: float) -> float:
+        """:meth:`log_ratio` at ``z_scale``."""
+        return self.log_ratio(self.run(z_scale)[1])
 
-def _solve(objective) -> float:
-    """Scale ``2^x`` with ``objective(2^x)`` ~ 0, ``objective`` increasing in ``x`` (a log ratio): secant steps in
-    ``x`` from 0 (the first assumes ratio proportional to the scale), clamped to :data:`LOG2_RANGE`, at most
-    :data:`TRIALS` evaluations, stopping within :data:`TOLERANCE`; the best trial wins."""
+
+def _solve(objective, at_one: float) -> float:
+    """Scale ``2^x`` with ``objective(2^x)`` ~ 0, ``objective`` increasing in ``x`` (a log ratio; ``at_one``: its
+    value at scale 1, already known): secant steps in ``x`` from 0 (the first assumes ratio proportional to the
+    scale), clamped to :data:`LOG2_RANGE`, at most :data:`TRIALS` evaluations, stopping within :data:`TOLERANCE`;
+    the best trial wins."""
     low, high = LOG2_RANGE
-    xs, fs = [0.0], [objective(1.0)]
+    xs, fs = [0.0], [at_one]
     x = float(np.clip(-fs[0] / np.log(2.0), low, high))
     while len(xs) < TRIALS and abs(fs[-1]) > TOLERANCE and x not in xs:
         xs.append(x)
@@ -174,7 +178,7 @@ def calibrate_noise(gen: Generator, contexts: list[np.ndarray], traffic: list[np
     trials = _Trials([_CityTrials(gen, c, t, weights, cfg, noise) for c, t in zip(contexts, traffic, strict=True)],
                      gen)
     _, before = trials.run(1.0)
-    z_scale = _solve(trials.spread_log_ratio)
+    z_scale = _solve(trials.spread_log_ratio, trials.log_ratio(before))
     shifts, after = trials.run(z_scale)
     gen.scale_noise(z_scale)
     with torch.no_grad():
