@@ -37,6 +37,9 @@ from appshot_model.model.patches import pad_context
 WINDOW = 64
 #: Generated snapshots per training city and trial.
 SAMPLES = 24
+#: Training entries (cities; or city x hour x day type of an hour-conditioned model) calibrated on at most: a seeded
+#: subset beyond (a conditioned model has 240 entries on the demo world: ~400 s for all, measured).
+MAX_ENTRIES = 24
 #: Cells whose mean is below this fraction of the window's mean cell do not enter the per-cell variation.
 INHABITED_FRACTION = 0.1
 #: Search range of log2(z_scale), trials at most, and the tolerance on the mean log ratio of the spreads.
@@ -174,6 +177,10 @@ def calibrate_noise(gen: Generator, contexts: list[np.ndarray], traffic: list[np
     units, up to one constant). ``gen`` (CPU, eval mode) is modified in place."""
     gen.eval()
     noise = torch.Generator().manual_seed(derive_seed(seed, "noise calibration"))
+    if len(contexts) > MAX_ENTRIES:
+        pick = np.sort(np.random.default_rng(derive_seed(seed, "noise calibration", "entries"))
+                       .choice(len(contexts), MAX_ENTRIES, replace=False))
+        contexts, traffic = [contexts[i] for i in pick], [traffic[i] for i in pick]
     weights = np.asarray(service_weights, np.float64)
     trials = _Trials([_CityTrials(gen, c, t, weights, cfg, noise) for c, t in zip(contexts, traffic, strict=True)],
                      gen)

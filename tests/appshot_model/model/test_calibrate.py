@@ -41,3 +41,27 @@ def test_calibration_matches_real_spread_and_levels():
                           .mean(dim=(0, 2, 3)).numpy() for p, c in zip(padded, contexts, strict=True)], axis=0)
     real_levels = np.mean([t.mean(axis=(0, 2, 3)) for t in traffic], axis=0)
     np.testing.assert_allclose(levels, real_levels, rtol=0.05)
+
+
+def test_many_entries_are_calibrated_on_a_seeded_subset(monkeypatch):
+    """Beyond MAX_ENTRIES entries (an hour-conditioned model has one per city, hour and day type) the calibration
+    runs on a seeded subset: the same result as calibrating on that subset alone, whatever the other entries."""
+    import appshot_model.model.calibrate as calibrate
+
+    cfg = ModelConfig(features=4, noise_channels=2)
+    rng = np.random.default_rng(1)
+    contexts = [rng.random((3, 12, 12)).astype(np.float32) for _ in range(5)]
+    traffic = [(0.3 * (0.8 + 0.4 * rng.random((6, 2, 12, 12)))).astype(np.float32) for _ in contexts]
+
+    def run(ctx, tr) -> tuple[float, list[float]]:
+        torch.manual_seed(0)
+        gen = Generator(3, 2, cfg).eval()
+        result = calibrate_noise(gen, ctx, tr, np.array([1.0, 2.0]), cfg, seed=3)
+        return result.z_scale, result.level_shift
+
+    monkeypatch.setattr(calibrate, "MAX_ENTRIES", 2)
+    pick = np.sort(np.random.default_rng(calibrate.derive_seed(3, "noise calibration", "entries")).choice(5, 2, replace=False))
+    subset = run([contexts[i] for i in pick], [traffic[i] for i in pick])
+    assert run(contexts, traffic) == subset
+    changed = [t if i in pick else t * 2 for i, t in enumerate(traffic)]
+    assert run(contexts, changed) == subset
