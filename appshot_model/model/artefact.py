@@ -84,6 +84,9 @@ class ModelArtefact:
     #: the scales and statistics of the noise calibration (``appshot_model.model.calibrate``), already folded
     #: into the weights; None when the model was not calibrated
     noise_calibration: dict | None = None
+    #: an hour-conditioned model's logit shift per day type (weekday, weekend), hour of day and service
+    #: (``appshot_model.model.hours.calibrate_hour_levels``), applied by the hourly series generator; None: none
+    hour_level_shift: list[list[list[float]]] | None = None
     #: the model config as written in ``model.json`` when loaded: the hash stays the recorded one when a later
     #: version of appshot adds a config field (the loaded config takes its default)
     recorded_model_config: dict | None = None
@@ -91,9 +94,11 @@ class ModelArtefact:
     def config_json(self) -> str:
         """Canonical JSON of everything that defines the model's outputs besides the weights."""
         model = self.recorded_model_config if self.recorded_model_config is not None else self.model_cfg.model_dump()
-        return json.dumps({"model": model, "attributes": self.attributes,
-                           "services": self.services, "normalisation": self.normalisation.to_dict(),
-                           "peak_hour": self.peak_hour, "units": self.units}, sort_keys=True)
+        config = {"model": model, "attributes": self.attributes, "services": self.services,
+                  "normalisation": self.normalisation.to_dict(), "peak_hour": self.peak_hour, "units": self.units}
+        if self.hour_level_shift is not None:
+            config["hour_level_shift"] = self.hour_level_shift
+        return json.dumps(config, sort_keys=True)
 
     @property
     def model_hash(self) -> str:
@@ -113,7 +118,7 @@ class ModelArtefact:
             else "none (L1 only)",
             "optimiser": "Adam (generator and each discriminator), non-saturating BCE-with-logits GAN losses",
             "noise": f"z ~ N(0, I), one per {self.model_cfg.noise_scope}", "noise_calibration": self.noise_calibration,
-            "torch_version": torch.__version__, "history": self.history,
+            "hour_level_shift": self.hour_level_shift, "torch_version": torch.__version__, "history": self.history,
         }
 
     def save(self, directory: str | os.PathLike) -> Path:
@@ -163,6 +168,7 @@ class ModelArtefact:
                        training_label=str(meta.get("training_label", "")),
                        training_dates={str(c): [str(d) for d in v] for c, v in meta.get("training_dates", {}).items()},
                        noise_calibration=meta.get("noise_calibration"),
+                       hour_level_shift=meta.get("hour_level_shift"),
                        recorded_model_config=dict(meta["model_config"]))
         if artefact.model_hash != meta.get("model_hash"):
             raise AppshotInputError(f"model artefact {directory}: weights do not match the recorded model_hash "

@@ -80,7 +80,8 @@ def variation(totals: np.ndarray) -> tuple[float, float]:
     return spread, cell_cv
 
 
-def _window(height: int, width: int) -> tuple[slice, slice]:
+def central_window(height: int, width: int) -> tuple[slice, slice]:
+    """Rows and columns of the central window of at most :data:`WINDOW` x :data:`WINDOW` cells."""
     top, left = max(0, (height - WINDOW) // 2), max(0, (width - WINDOW) // 2)
     return slice(top, top + min(height, WINDOW)), slice(left, left + min(width, WINDOW))
 
@@ -90,7 +91,7 @@ class _CityTrials:
 
     def __init__(self, gen: Generator, context: np.ndarray, traffic: np.ndarray, weights: np.ndarray,
                  cfg: ModelConfig, noise: torch.Generator) -> None:
-        rows, cols = _window(*traffic.shape[-2:])
+        rows, cols = central_window(*traffic.shape[-2:])
         padded = pad_context(np.asarray(context, np.float32), cfg.first_kernel)
         halo = cfg.first_kernel - 1
         window = padded[:, rows.start:rows.stop + halo, cols.start:cols.stop + halo]
@@ -111,7 +112,7 @@ class _CityTrials:
             return gen.head(self.features.expand(SAMPLES, -1, -1, -1), self.z * z_scale, self.field)
 
 
-def _shifted(logits: list[torch.Tensor], targets: np.ndarray, cells: np.ndarray) -> np.ndarray:
+def level_shifts(logits: list[torch.Tensor], targets: np.ndarray, cells: np.ndarray) -> np.ndarray:
     """Logit shift per service making the cell-weighted mean of ``sigmoid(logits + shift)`` over the cities
     equal ``targets [S]`` (Newton steps on a monotone function)."""
     shifts = np.zeros(len(targets))
@@ -136,7 +137,7 @@ class _Trials:
     def run(self, z_scale: float) -> tuple[np.ndarray, list[tuple[float, float]]]:
         """``(level shifts [S], [(spread, cell CV)] per city)`` at ``z_scale``."""
         logits = [torch.logit(c.generate(self.gen, z_scale).double(), eps=1e-7) for c in self.cities]
-        shifts = _shifted(logits, self.targets, self.cells)
+        shifts = level_shifts(logits, self.targets, self.cells)
         stats = [variation(np.tensordot(torch.sigmoid(lg + torch.as_tensor(shifts)[None, :, None, None]).numpy(),
                                         c.weights, axes=([1], [0])))
                  for lg, c in zip(logits, self.cities, strict=True)]

@@ -72,9 +72,11 @@ class Generator(nn.Module):
     def forward(self, context: torch.Tensor, z: torch.Tensor, field: torch.Tensor | None = None) -> torch.Tensor:
         return self.head(self.features(context), z, field)
 
-    def head(self, h: torch.Tensor, z: torch.Tensor, field: torch.Tensor | None = None) -> torch.Tensor:
+    def head(self, h: torch.Tensor, z: torch.Tensor, field: torch.Tensor | None = None,
+             logit_shift: torch.Tensor | None = None) -> torch.Tensor:
         """Everything after :meth:`features`: the noise (FiLM or concatenation), the 1x1 stack and the sigmoid,
-        on features ``h [B, 8F, t, t]``."""
+        on features ``h [B, 8F, t, t]``; ``logit_shift [S]`` is added to the output logits (an hour-conditioned
+        model's per-hour levels, :func:`appshot_model.model.hours.calibrate_hour_levels`)."""
         if (field is None) != (self.field_channels == 0):
             raise ValueError(f"this generator takes a noise field of {self.field_channels} channels; got "
                              f"{None if field is None else tuple(field.shape)}")
@@ -90,7 +92,8 @@ class Generator(nn.Module):
             h = torch.cat(parts if field is None else [*parts, field], dim=1)
         for conv, bn in zip(self.hidden, self.hidden_bn, strict=True):
             h = torch.relu(bn(conv(h)))
-        return torch.sigmoid(self.out(h))
+        logits = self.out(h)
+        return torch.sigmoid(logits if logit_shift is None else logits + logit_shift.to(logits)[None, :, None, None])
 
     @torch.no_grad()
     def scale_noise(self, z_scale: float) -> None:

@@ -137,6 +137,8 @@ class _MapGenerator:
     def __call__(self, hour: int, weekend: bool, z: torch.Tensor, field: torch.Tensor | None) -> np.ndarray:
         """Traffic ``[S, H, W]`` in the model's units at ``hour`` for noise ``z [1, Nz]`` and ``field``."""
         gen, (height, width) = self.generator, self.first.shape[2:]
+        levels = self.artefact.hour_level_shift
+        shift = None if levels is None else torch.tensor(levels[int(weekend)][hour], dtype=torch.float32)
         with torch.inference_mode():
             pre = self.first
             if self.hour_index:
@@ -146,7 +148,8 @@ class _MapGenerator:
             out = []
             for start in range(0, height, self.rows):
                 block = slice(start, min(start + self.rows, height))
-                out.append(gen.head(features[:, :, block], z, None if field is None else field[:, :, block, :width]))
+                out.append(gen.head(features[:, :, block], z, None if field is None else field[:, :, block, :width],
+                                    shift))
         normalised = torch.cat(out, dim=2)[0].numpy()
         return self.artefact.normalisation.denormalise_traffic(normalised)
 

@@ -11,9 +11,9 @@ from appshot_model.core.errors import AppshotInputError
 from appshot_model.model.artefact import ModelArtefact
 from appshot_model.model.config import ModelConfig, TrainConfig
 from appshot_model.model.generate import generate_snapshots
-from appshot_model.model.hours import (CONDITIONED, HOUR_ATTRIBUTES, HOURS, context_attributes, hour_channels,
-                                       hour_of_day, hour_partition_snapshots, parse_hours, train_hour_conditioned_model,
-                                       train_hour_model, with_hour_context)
+from appshot_model.model.hours import (CONDITIONED, HOUR_ATTRIBUTES, HOURS, calibrate_hour_levels, context_attributes,
+                                       hour_channels, hour_of_day, hour_partition_snapshots, parse_hours,
+                                       train_hour_conditioned_model, train_hour_model, with_hour_context)
 from appshot_model.model.networks import Generator
 from appshot_model.model.normalise import Normalisation
 from appshot_model.traffic.demo import simulate_context, simulate_traffic, small_demo_city
@@ -109,3 +109,38 @@ def test_per_hour_model_trains_on_that_hour(tiny_world):
     model = train_hour_model(contexts, {"alpha": traffic["alpha"]}, attributes, 21, TINY_MODEL, TINY_TRAINING)
     assert model.peak_hour == "21" and model.training_cities == ["alpha"] and model.attributes == attributes
     assert len(model.training_dates["alpha"]) == 6  # six weekdays in eight days from a Monday
+
+
+def test_hour_levels_match_the_real_mean_level_per_hour(tiny_world, tmp_path):
+    """After calibrate_hour_levels, the series generator's mean level per hour and service over the training
+    cities is the real one (within the noise of a few draws); without it a barely trained model is far off."""
+    from appshot_model.series.stitched import generate_hourly_series
+
+    contexts, traffic, attributes = tiny_world
+    hours = [3, 12]
+    model = train_hour_conditioned_model(contexts, traffic, attributes, TINY_MODEL, TINY_TRAINING, hours=hours,
+                                         daytypes=["weekday"], hour_levels=False)
+    assert model.hour_level_shift is None
+    times = pd.DatetimeIndex([t for t in traffic["alpha"].time.values if pd.Timestamp(t).hour in hours
+                              and pd.Timestamp(t).dayofweek < 5])
+
+    def level_error(artefact) -> float:
+        generated, real = 0.0, 0.0
+        for city in traffic:
+            series = generate_hourly_series(artefact, contexts[city], times, seed=1, rho=0.0)
+            generated = generated + np.stack([series.sel(time=times.hour == h).sum(dim=("time", "y", "x")).values
+                                              for h in hours])
+            observed = traffic[city].sel(time=times)
+            real = real + np.stack([observed.sel(time=times.hour == h).sum(dim=("time", "y", "x")).values
+                                    for h in hours])
+        return float(np.abs(np.log(generated / real)).max())
+
+    before = level_error(model)
+    shifts = calibrate_hour_levels(model, contexts, traffic, seed=0, samples=32)
+    assert shifts.shape == (2, 24, len(model.services))
+    model.hour_level_shift = shifts.tolist()
+    after = level_error(model)
+    assert before > 0.3 and after < 0.1
+    model.save(tmp_path / "m")
+    loaded = ModelArtefact.load(tmp_path / "m")
+    assert loaded.hour_level_shift == model.hour_level_shift and loaded.model_hash == model.model_hash
