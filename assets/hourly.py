@@ -45,6 +45,9 @@ def build_hourly_assets(city_partitions: PartitionsDefinition) -> list[AssetsDef
             "model_hash": artefact.model_hash, "training_cities": MetadataValue.json(cities),
             "training_entries": len(artefact.training_cities), "steps": train_cfg.steps,
             "training_seconds": round(seconds, 1),
+            "hour_level_shift_logits": MetadataValue.json(
+                None if artefact.hour_level_shift is None else
+                [round(float(np.min(artefact.hour_level_shift)), 3), round(float(np.max(artefact.hour_level_shift)), 3)]),
             **png_metadata(curves_png(artefact.history, "Hour-conditioned AppShot training losses"),
                            settings.figures_dir() / "hourly" / "training.png", "loss_curves"),
         })

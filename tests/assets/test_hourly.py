@@ -3,7 +3,7 @@ city's stitched hourly series is written as NetCDF with figures, and its E(p) ta
 
 import numpy as np
 import pytest
-from dagster import DagsterInstance
+from dagster import AssetKey, DagsterInstance
 
 from appshot_model.core.cube import read_cube, write_cube
 from appshot_model.core.errors import AppshotInputError
@@ -37,8 +37,13 @@ def test_hourly_assets_materialise(tmp_path):
         model = defs.resolve_job_def("hourly_training_job").execute_in_process(instance=instance).output_for_node(
             "hourly_model")
         result = defs.resolve_job_def("hourly_series_job").execute_in_process(instance=instance, partition_key="beta")
+        shift_range = instance.get_latest_materialization_event(
+            AssetKey("hourly_model")).asset_materialization.metadata["hour_level_shift_logits"].value
     assert model.peak_hour == CONDITIONED and model.attributes == [*ATTRIBUTES, *HOUR_ATTRIBUTES]
     assert {k.split("@")[0] for k in model.training_cities} == {"alpha"}  # beta is held out
+    assert np.shape(model.hour_level_shift) == (2, 24, 10)
+    levels = np.asarray(model.hour_level_shift)
+    assert shift_range == [round(float(levels.min()), 3), round(float(levels.max()), 3)]
     series = read_cube(assets / "hourly_series" / "beta.nc")
     assert series.shape == (48, 10, 12, 13) and series.attrs["label"] == "synthetic"
     assert series.attrs["noise_rho"] == 0.8 and series.rio.crs is not None
