@@ -174,11 +174,18 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def write_results(folds: pd.DataFrame, slicing: list[pd.DataFrame], out: Path) -> None:
-    """Mean over held-out cities -> acl1.csv (+ per-fold figures printed); slicing table."""
+    """Mean over held-out cities -> acl1.csv, replacing the rows of the worlds and methods computed here and keeping
+    the others (the ``appshot`` rows of ``benchmarks/hourly_appshot.py``); per-fold figures printed; slicing table."""
     out.mkdir(parents=True, exist_ok=True)
     print(folds.pivot_table(index=["world", "held_out", "service"], columns="method", values="acl1").round(2).to_string())
     table = folds.groupby(["world", "method", "service"], sort=False, as_index=False)["acl1"].mean()
-    table.to_csv(out / "acl1.csv", index=False, float_format="%.3f")
+    path = out / "acl1.csv"
+    if path.is_file():
+        kept = pd.read_csv(path)
+        computed = set(zip(table.world, table.method))
+        kept = kept[[(w, m) not in computed for w, m in zip(kept.world, kept.method)]]
+        table = pd.concat([table, kept], ignore_index=True)
+    table.to_csv(path, index=False, float_format="%.3f")
     print(table.pivot_table(index=["world", "service"], columns="method", values="acl1").round(2).to_string())
     if slicing:
         frame = pd.concat(slicing, ignore_index=True)[["world", "held_out", "method", "p", "period_h", "e_real",
