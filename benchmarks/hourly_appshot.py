@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from acl1_table import replace_rows  # noqa: E402
 from machine import cpu_model, load_average  # noqa: E402  (benchmarks/ is the script's folder)
 
 from appshot_model.core.seeds import derive_seed
@@ -247,11 +248,8 @@ def main(argv: list[str] | None = None) -> None:
 
 def write_acl1(folds: pd.DataFrame, path: Path, world: str) -> None:
     """Replace the world's ``appshot`` rows of ``acl1.csv`` by the coherent-noise series' mean over folds."""
-    mean = (folds[folds.method == "coherent"].groupby("service", sort=False, as_index=False)["acl1"].mean()
-            .assign(world=world, method="appshot")[["world", "method", "service", "acl1"]])
-    table = pd.read_csv(path) if path.is_file() else mean.iloc[:0]
-    table = table[~((table.world == world) & (table.method == "appshot"))]
-    pd.concat([table, mean], ignore_index=True).to_csv(path, index=False, float_format="%.3f")
+    replace_rows(folds[folds.method == "coherent"].groupby("service", sort=False, as_index=False)["acl1"].mean()
+                 .assign(world=world, method="appshot"), path)
 
 
 if __name__ == "__main__":

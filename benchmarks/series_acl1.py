@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from acl1_table import replace_rows  # noqa: E402
 from machine import cpu_model, load_average  # noqa: E402  (benchmarks/ is the script's folder)
 
 from appshot_model.core.seeds import derive_seed
@@ -178,14 +179,8 @@ def write_results(folds: pd.DataFrame, slicing: list[pd.DataFrame], out: Path) -
     the others (the ``appshot`` rows of ``benchmarks/hourly_appshot.py``); per-fold figures printed; slicing table."""
     out.mkdir(parents=True, exist_ok=True)
     print(folds.pivot_table(index=["world", "held_out", "service"], columns="method", values="acl1").round(2).to_string())
-    table = folds.groupby(["world", "method", "service"], sort=False, as_index=False)["acl1"].mean()
-    path = out / "acl1.csv"
-    if path.is_file():
-        kept = pd.read_csv(path)
-        computed = set(zip(table.world, table.method))
-        kept = kept[[(w, m) not in computed for w, m in zip(kept.world, kept.method)]]
-        table = pd.concat([table, kept], ignore_index=True)
-    table.to_csv(path, index=False, float_format="%.3f")
+    table = replace_rows(folds.groupby(["world", "method", "service"], sort=False, as_index=False)["acl1"].mean(),
+                         out / "acl1.csv")
     print(table.pivot_table(index=["world", "service"], columns="method", values="acl1").round(2).to_string())
     if slicing:
         frame = pd.concat(slicing, ignore_index=True)[["world", "held_out", "method", "p", "period_h", "e_real",

@@ -86,17 +86,27 @@ def central_window(height: int, width: int) -> tuple[slice, slice]:
     return slice(top, top + min(height, WINDOW)), slice(left, left + min(width, WINDOW))
 
 
+def context_window(context: np.ndarray, cfg: ModelConfig, rows: slice, cols: slice) -> np.ndarray:
+    """The normalised context ``[K, H, W]`` of the traffic cells ``rows x cols`` with the first kernel's halo
+    (edge-padded as for generation): ``[K, h + k - 1, w + k - 1]`` float32."""
+    padded = pad_context(np.asarray(context, np.float32), cfg.first_kernel)
+    halo = cfg.first_kernel - 1
+    return np.ascontiguousarray(padded[:, rows.start:rows.stop + halo, cols.start:cols.stop + halo])
+
+
+def window_features(gen: Generator, window: np.ndarray) -> torch.Tensor:
+    """The generator's first-layer features ``[1, 8F, h, w]`` of a :func:`context_window` (eval mode)."""
+    with torch.inference_mode():
+        return gen.features(torch.from_numpy(window)[None])
+
+
 class _CityTrials:
     """One training city's window: first-layer features (computed once), fixed noise draws and real targets."""
 
     def __init__(self, gen: Generator, context: np.ndarray, traffic: np.ndarray, weights: np.ndarray,
                  cfg: ModelConfig, noise: torch.Generator) -> None:
         rows, cols = central_window(*traffic.shape[-2:])
-        padded = pad_context(np.asarray(context, np.float32), cfg.first_kernel)
-        halo = cfg.first_kernel - 1
-        window = padded[:, rows.start:rows.stop + halo, cols.start:cols.stop + halo]
-        with torch.inference_mode():
-            self.features = gen.features(torch.from_numpy(np.ascontiguousarray(window))[None])
+        self.features = window_features(gen, context_window(context, cfg, rows, cols))
         self.weights = weights
         real = np.asarray(traffic[:, :, rows, cols], np.float64)
         self.real = variation(np.tensordot(real, weights, axes=([1], [0])))

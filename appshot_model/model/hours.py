@@ -22,13 +22,12 @@ from appshot_model.core.errors import AppshotInputError
 from appshot_model.core.names import PEAK_HOURS
 from appshot_model.core.seeds import derive_seed
 from appshot_model.model.artefact import ModelArtefact
-from appshot_model.model.calibrate import central_window, level_shifts
+from appshot_model.model.calibrate import central_window, context_window, level_shifts, window_features
 from appshot_model.model.config import ModelConfig, TrainConfig
 from appshot_model.model.fit import train_peak_hour_model
 from appshot_model.model.generate import prepare_context
 from appshot_model.model.noise import draw_noise
 from appshot_model.model.normalise import fit_normalisation_to_cubes
-from appshot_model.model.patches import pad_context
 from appshot_model.traffic.peaks import DAYTYPES, hour_snapshots, peak_snapshots
 
 #: Hour-of-day names, ``"00"`` .. ``"23"`` (the hour at which the one-hour window starts).
@@ -135,7 +134,7 @@ def train_hour_conditioned_model(contexts: Mapping[str, xr.DataArray], traffic: 
                                      hour=CONDITIONED, log=log)
     if hour_levels:
         artefact.hour_level_shift = calibrate_hour_levels(
-            artefact, contexts, {c: traffic[c] for c in sorted(traffic)}, train_cfg.seed, log=log).tolist()
+            artefact, contexts, traffic, train_cfg.seed, log=log).tolist()
     return artefact
 
 
@@ -153,6 +152,10 @@ def calibrate_hour_levels(artefact: ModelArtefact, contexts: Mapping[str, xr.Dat
     gen, cfg, norm = artefact.generator.cpu().eval(), artefact.model_cfg, artefact.normalisation
     noise = torch.Generator().manual_seed(derive_seed(seed, "hour levels"))
     shifts = np.zeros((len(DAYTYPES), 24, len(artefact.services)))
+    # the city's context is normalised once; only the (constant) hour channels change per group
+    hour_index = [i for i, a in enumerate(artefact.attributes) if a in HOUR_ATTRIBUTES]
+    hour_scale = np.asarray(norm.context_scale, dtype=np.float32)[hour_index]
+    windows: dict[str, np.ndarray] = {}
     for d, daytype in enumerate(DAYTYPES):
         for hour in range(24):
             logits, targets, cells = [], [], []
@@ -161,14 +164,14 @@ def calibrate_hour_levels(artefact: ModelArtefact, contexts: Mapping[str, xr.Dat
                 if real.sizes["time"] == 0:
                     continue
                 rows, cols = central_window(real.sizes["y"], real.sizes["x"])
-                context = prepare_context(artefact, with_hour_context(contexts[city], hour, daytype == "weekend"))
-                halo = cfg.first_kernel - 1
-                window = pad_context(context, cfg.first_kernel)[:, rows.start:rows.stop + halo,
-                                                                cols.start:cols.stop + halo]
+                window = windows[city] if city in windows else windows.setdefault(city, context_window(
+                    prepare_context(artefact, with_hour_context(contexts[city], 0, False)), cfg, rows, cols))
+                window[hour_index] = (hour_channels(hour, daytype == "weekend", *window.shape[1:])
+                                      / hour_scale[:, None, None])
                 height, width = rows.stop - rows.start, cols.stop - cols.start
                 z, field = draw_noise(noise, cfg, samples, height, width)
+                features = window_features(gen, window)
                 with torch.inference_mode():
-                    features = gen.features(torch.from_numpy(np.ascontiguousarray(window))[None])
                     out = gen.head(features.expand(samples, -1, -1, -1), z, field)
                 logits.append(torch.logit(out.double(), eps=1e-7))
                 real_window = np.asarray(real.sel(service=artefact.services).transpose("time", "service", "y", "x").values[:, :, rows, cols])
