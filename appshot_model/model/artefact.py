@@ -87,6 +87,10 @@ class ModelArtefact:
     #: an hour-conditioned model's logit shift per day type (weekday, weekend), hour of day and service
     #: (``appshot_model.model.hours.calibrate_hour_levels``), applied by the hourly series generator; None: none
     hour_level_shift: list[list[list[float]]] | None = None
+    #: an hour-conditioned model's target ratio of residual to profile variation per level bin of a cell
+    #: (``appshot_model.model.residual.calibrate_residual_ratio``: ``level_edges``, ``ratio``), applied by the
+    #: hourly series generator; None: none
+    residual_ratio: dict[str, list[float]] | None = None
     #: the model config as written in ``model.json`` when loaded: the hash stays the recorded one when a later
     #: version of appshot adds a config field (the loaded config takes its default)
     recorded_model_config: dict | None = None
@@ -98,6 +102,8 @@ class ModelArtefact:
                   "normalisation": self.normalisation.to_dict(), "peak_hour": self.peak_hour, "units": self.units}
         if self.hour_level_shift is not None:
             config["hour_level_shift"] = self.hour_level_shift
+        if self.residual_ratio is not None:
+            config["residual_ratio"] = self.residual_ratio
         return json.dumps(config, sort_keys=True)
 
     @property
@@ -118,7 +124,8 @@ class ModelArtefact:
             else "none (L1 only)",
             "optimiser": "Adam (generator and each discriminator), non-saturating BCE-with-logits GAN losses",
             "noise": f"z ~ N(0, I), one per {self.model_cfg.noise_scope}", "noise_calibration": self.noise_calibration,
-            "hour_level_shift": self.hour_level_shift, "torch_version": torch.__version__, "history": self.history,
+            "hour_level_shift": self.hour_level_shift, "residual_ratio": self.residual_ratio,
+            "torch_version": torch.__version__, "history": self.history,
         }
 
     def save(self, directory: str | os.PathLike) -> Path:
@@ -168,7 +175,7 @@ class ModelArtefact:
                        training_label=str(meta.get("training_label", "")),
                        training_dates={str(c): [str(d) for d in v] for c, v in meta.get("training_dates", {}).items()},
                        noise_calibration=meta.get("noise_calibration"),
-                       hour_level_shift=meta.get("hour_level_shift"),
+                       hour_level_shift=meta.get("hour_level_shift"), residual_ratio=meta.get("residual_ratio"),
                        recorded_model_config=dict(meta["model_config"]))
         if artefact.model_hash != meta.get("model_hash"):
             raise AppshotInputError(f"model artefact {directory}: weights do not match the recorded model_hash "

@@ -12,6 +12,11 @@ correlation of the field) and consecutive hours' noise has correlation ``rho``. 
 real data (:func:`residual_lag1`): the lag-1 autocorrelation of each cell's traffic after removing its mean
 at that hour of day and day type. ``rho = 0`` gives independent snapshots (the paper's stitching).
 
+Residual amplitude (beyond the paper): when the hour-conditioned model carries a residual ratio calibration,
+each cell's variation around the model's profile (its mean per hour of day and day type, pooled from the
+series' own hours and extra noise draws) is rescaled so that its size relative to the profile's daily swing
+is the one measured on the training cities' real cells (:mod:`appshot_model.model.residual`).
+
 Models: one hour-conditioned artefact (:data:`appshot_model.model.hours.CONDITIONED`) or one artefact
 per hour of day (keys 0-23), all with the same noise shape.
 """
@@ -33,10 +38,11 @@ from appshot_model.core.errors import AppshotInputError
 from appshot_model.evaluation.temporal import autocorrelation
 from appshot_model.model.artefact import ModelArtefact
 from appshot_model.model.config import ModelConfig
-from appshot_model.model.generate import prepare_context
-from appshot_model.model.hours import CONDITIONED, HOUR_ATTRIBUTES, hour_channels, with_hour_context
+from appshot_model.model.hourmap import HourMapGenerator
+from appshot_model.model.hours import CONDITIONED
 from appshot_model.model.noise import draw_noise
-from appshot_model.model.patches import pad_context
+from appshot_model.model.residual import (SERIES_PROFILE_DRAWS, ProfileEstimate, add_profile_draws, hour_groups,
+                                          residual_scale)
 from appshot_model.traffic.peaks import weekday_mask
 
 HourlyModels = ModelArtefact | Mapping[int, ModelArtefact]
@@ -106,65 +112,19 @@ def _check_models(models: HourlyModels, hours: set[int]) -> list[ModelArtefact]:
     return used
 
 
-class _MapGenerator:
-    """A model's generator run over a whole map, rows in blocks, with its first convolution computed once.
-
-    The first convolution is linear and the hour channels are constant over the map, so for the
-    hour-conditioned model ``conv1(context ; hour) = conv1(context ; 0) + W_hour . hour`` (edge padding keeps
-    the channels constant at the borders): the convolution of the city's context is done once and each hour only
-    adds a vector before batch norm and ReLU (:meth:`Generator.features` in eval mode). The rest of the forward
-    pass is the generator's own (:meth:`Generator.head` on the precomputed maps). Equal to
-    :func:`appshot_model.model.generate.generate_map` up to float rounding (tested)."""
-
-    #: Cells per block of rows (bounds the memory of the 1x1 stack, as generate_map's 64 x 64 tiles).
-    BLOCK_CELLS = 64 * 64
-
-    def __init__(self, artefact: ModelArtefact, context_cube: xr.DataArray) -> None:
-        self.artefact = artefact
-        gen = artefact.generator.cpu().eval()
-        self.hour_index = [i for i, a in enumerate(artefact.attributes) if a in HOUR_ATTRIBUTES]
-        cube = with_hour_context(context_cube, 0, False) if self.hour_index else context_cube
-        context = prepare_context(artefact, cube)
-        context[self.hour_index] = 0.0
-        self.hour_scale = np.asarray(artefact.normalisation.context_scale, dtype=np.float32)[self.hour_index]
-        with torch.inference_mode():
-            padded = torch.from_numpy(pad_context(context, artefact.model_cfg.first_kernel))[None]
-            self.first = gen.conv1(padded)                                            # [1, 8F, H, W]
-            self.hour_weights = gen.conv1.weight[:, self.hour_index].sum(dim=(2, 3))  # [8F, hour channels]
-        self.generator = gen
-        self.rows = max(1, self.BLOCK_CELLS // context.shape[2])
-
-    def __call__(self, hour: int, weekend: bool, z: torch.Tensor, field: torch.Tensor | None) -> np.ndarray:
-        """Traffic ``[S, H, W]`` in the model's units at ``hour`` for noise ``z [1, Nz]`` and ``field``."""
-        gen, (height, width) = self.generator, self.first.shape[2:]
-        levels = self.artefact.hour_level_shift
-        shift = None if levels is None else torch.tensor(levels[int(weekend)][hour], dtype=torch.float32)
-        with torch.inference_mode():
-            pre = self.first
-            if self.hour_index:
-                values = torch.from_numpy(hour_channels(hour, weekend, 1, 1)[:, 0, 0] / self.hour_scale)
-                pre = pre + (self.hour_weights @ values)[None, :, None, None]
-            features = torch.relu(gen.bn1(pre))
-            out = []
-            for start in range(0, height, self.rows):
-                block = slice(start, min(start + self.rows, height))
-                out.append(gen.head(features[:, :, block], z, None if field is None else field[:, :, block, :width],
-                                    shift))
-        normalised = torch.cat(out, dim=2)[0].numpy()
-        return self.artefact.normalisation.denormalise_traffic(normalised)
-
-
 def generate_hourly_series(models: HourlyModels, context_cube: xr.DataArray, times: Sequence, seed: int,
-                           rho: float, progress: bool = False) -> xr.DataArray:
+                           rho: float, progress: bool = False, residual_amplitude: bool = True) -> xr.DataArray:
     """Synthetic hourly traffic ``[time, service, y, x]`` at ``times`` on the context cube's grid, in the models'
     units, labelled ``synthetic``: each hour from its model (or the hour-conditioned one), noise an AR(1)
-    process of lag-1 correlation ``rho`` (:func:`ar1_noise`). Same seed -> same bytes."""
+    process of lag-1 correlation ``rho`` (:func:`ar1_noise`). With ``residual_amplitude`` and an hour-conditioned
+    model that has a residual ratio calibration, each cell's variation around the model's profile is rescaled
+    (:mod:`appshot_model.model.residual`). Same seed -> same bytes."""
     index = pd.DatetimeIndex(times)
     weekend = ~weekday_mask(index)
     used = _check_models(models, set(index.hour))
     first = used[0]
     height, width = context_cube.sizes["y"], context_cube.sizes["x"]
-    maps: dict[int, _MapGenerator] = {}
+    maps: dict[int, HourMapGenerator] = {}
     values = np.empty((len(index), len(first.services), height, width), dtype=np.float32)
     noise = ar1_noise(torch.Generator().manual_seed(int(seed)), first.model_cfg, len(index), height, width, rho)
     steps = zip(index.hour, weekend, noise, strict=True)
@@ -174,13 +134,34 @@ def generate_hourly_series(models: HourlyModels, context_cube: xr.DataArray, tim
         if key not in maps:
             if not isinstance(models, ModelArtefact):
                 maps.clear()  # one per-hour model's first layer at a time (memory)
-            maps[key] = _MapGenerator(models if isinstance(models, ModelArtefact) else models[key], context_cube)
+            maps[key] = HourMapGenerator(models if isinstance(models, ModelArtefact) else models[key], context_cube)
         values[t] = maps[key](int(hour), bool(is_weekend), z, field)
+    scale = None
+    if residual_amplitude and isinstance(models, ModelArtefact) and models.residual_ratio is not None:
+        map_generator = maps.get(0) or HourMapGenerator(models, context_cube)
+        scale = _rescale_residuals(values, hour_groups(index), map_generator, seed)
     return make_traffic_cube(
         values, index, first.services, grid_of(context_cube), units=first.units, label="synthetic", seed=int(seed),
         noise_rho=float(rho), model_hashes=[a.model_hash for a in used],
+        residual_amplitude="as generated" if scale is None else
+        f"calibrated: residual around the model's profile x {float(scale.min()):.3g} .. {float(scale.max()):.3g}",
         hours_model="one hour-conditioned model" if isinstance(models, ModelArtefact) else "one model per hour",
         source="AppShot hourly series (appshot_model.series.stitched.generate_hourly_series)")
+
+
+def _rescale_residuals(values: np.ndarray, groups: np.ndarray, maps: HourMapGenerator, seed: int) -> np.ndarray:
+    """Scale each cell's variation around the model's profile in ``values [time, S, H, W]`` (in place) to the
+    calibrated residual ratio (:mod:`appshot_model.model.residual`); returns the factors ``[H, W]``. The profile
+    pools the series' own maps with :data:`SERIES_PROFILE_DRAWS` extra draws per group."""
+    estimate = ProfileEstimate(values.shape[1], *values.shape[2:])
+    for t, group in enumerate(groups):
+        estimate.add(int(group), values[t])
+    profile = add_profile_draws(estimate, maps, seed, SERIES_PROFILE_DRAWS).profile()
+    scale = residual_scale(maps.artefact, profile)
+    for t, group in enumerate(groups):
+        mean = profile.mean[group]
+        values[t] = np.maximum(mean + scale * (values[t] - mean), 0.0)
+    return scale
 
 
 def calibrate_rho(models: HourlyModels, context_cube: xr.DataArray, real: xr.DataArray, seed: int,

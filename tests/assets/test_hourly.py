@@ -37,14 +37,17 @@ def test_hourly_assets_materialise(tmp_path):
         model = defs.resolve_job_def("hourly_training_job").execute_in_process(instance=instance).output_for_node(
             "hourly_model")
         result = defs.resolve_job_def("hourly_series_job").execute_in_process(instance=instance, partition_key="beta")
-        shift_range = instance.get_latest_materialization_event(
-            AssetKey("hourly_model")).asset_materialization.metadata["hour_level_shift_logits"].value
+        metadata = instance.get_latest_materialization_event(AssetKey("hourly_model")).asset_materialization.metadata
+        shift_range = metadata["hour_level_shift_logits"].value
+        ratio = metadata["residual_ratio_per_level_bin"].value
     assert model.peak_hour == CONDITIONED and model.attributes == [*ATTRIBUTES, *HOUR_ATTRIBUTES]
     assert {k.split("@")[0] for k in model.training_cities} == {"alpha"}  # beta is held out
     assert np.shape(model.hour_level_shift) == (2, 24, 10)
     levels = np.asarray(model.hour_level_shift)
     assert shift_range == [round(float(levels.min()), 3), round(float(levels.max()), 3)]
+    assert ratio == (None if model.residual_ratio is None else [round(r, 3) for r in model.residual_ratio["ratio"]])
     series = read_cube(assets / "hourly_series" / "beta.nc")
+    assert series.attrs["residual_amplitude"].startswith("calibrated" if model.residual_ratio else "as generated")
     assert series.shape == (48, 10, 12, 13) and series.attrs["label"] == "synthetic"
     assert series.attrs["noise_rho"] == 0.8 and series.rio.crs is not None
     rows = result.output_for_node("series_slicing")

@@ -84,12 +84,17 @@ def test_conditioning_on_the_hour_changes_the_output():
     assert np.abs(night - evening).max() > 1e-3 and np.abs(night - weekend).max() > 1e-3
 
 
-@pytest.fixture(scope="module")
-def tiny_world():
+def tiny_cities(days: int) -> tuple[dict, dict, list[str]]:
+    """Two small demo cities: contexts, ``days`` of hourly traffic from a Monday, attribute names."""
     cities = [small_demo_city("alpha", 12, 12), small_demo_city("beta", 12, 14, 1)]
     contexts = {c.name: simulate_context(c, 0) for c in cities}
-    traffic = {c.name: simulate_traffic(c, contexts[c.name], 0, days=8) for c in cities}
+    traffic = {c.name: simulate_traffic(c, contexts[c.name], 0, days=days) for c in cities}
     return contexts, traffic, [str(a) for a in contexts["alpha"].attribute.values]
+
+
+@pytest.fixture(scope="module")
+def tiny_world():
+    return tiny_cities(8)
 
 
 def test_one_hour_conditioned_model_trains_on_every_city_hour_and_day_type(tiny_world):
@@ -119,7 +124,8 @@ def test_hour_levels_match_the_real_mean_level_per_hour(tiny_world, tmp_path):
     contexts, traffic, attributes = tiny_world
     hours = [3, 12]
     model = train_hour_conditioned_model(contexts, traffic, attributes, TINY_MODEL, TINY_TRAINING, hours=hours,
-                                         daytypes=["weekday"], hour_levels=False)
+                                         daytypes=["weekday"], hour_levels=False,
+                                         residual_ratio=False)
     assert model.hour_level_shift is None
     times = pd.DatetimeIndex([t for t in traffic["alpha"].time.values if pd.Timestamp(t).hour in hours
                               and pd.Timestamp(t).dayofweek < 5])
