@@ -49,7 +49,8 @@ def build_hourly_assets(city_partitions: PartitionsDefinition) -> list[AssetsDef
                 None if artefact.hour_level_shift is None else
                 [round(float(np.min(artefact.hour_level_shift)), 3), round(float(np.max(artefact.hour_level_shift)), 3)]),
             "residual_ratio_per_level_bin": MetadataValue.json(
-                None if artefact.residual_ratio is None else [round(r, 3) for r in artefact.residual_ratio["ratio"]]),
+                None if artefact.series_calibration is None else
+                [round(r, 3) for r in artefact.series_calibration["residual_ratio"]]),
             **png_metadata(curves_png(artefact.history, "Hour-conditioned AppShot training losses"),
                            settings.figures_dir() / "hourly" / "training.png", "loss_curves"),
         })
@@ -72,7 +73,7 @@ def build_hourly_assets(city_partitions: PartitionsDefinition) -> list[AssetsDef
         profile = {k: v.sum(axis=(1, 2)).reshape(-1, 24).mean(axis=0).tolist() for k, v in totals.items()}
         context.add_output_metadata({
             "hours": int(series.sizes["time"]), "noise_rho": rho, "label": series.attrs["label"],
-            "residual_amplitude": series.attrs["residual_amplitude"],
+            "series_calibration": series.attrs["series_calibration"],
             "acl1_total": round(ac_l1(totals["real"], totals["synthetic"], lags), 3),
             **png_metadata(acf_png(totals, f"{city}: mean autocorrelation of total traffic", lags),
                            settings.figures_dir() / "hourly" / f"{city}_acf.png", "autocorrelation"),

@@ -87,10 +87,10 @@ class ModelArtefact:
     #: an hour-conditioned model's logit shift per day type (weekday, weekend), hour of day and service
     #: (``appshot_model.model.hours.calibrate_hour_levels``), applied by the hourly series generator; None: none
     hour_level_shift: list[list[list[float]]] | None = None
-    #: an hour-conditioned model's target ratio of residual to profile variation per level bin of a cell
-    #: (``appshot_model.model.residual.calibrate_residual_ratio``: ``level_edges``, ``ratio``), applied by the
-    #: hourly series generator; None: none
-    residual_ratio: dict[str, list[float]] | None = None
+    #: an hour-conditioned model's profile factors and residual ratios per level bin of a cell
+    #: (``appshot_model.model.residual.calibrate_series``: ``level_edges``, ``profile_factor``,
+    #: ``residual_ratio``), applied by the hourly series generator; None: none
+    series_calibration: dict | None = None
     #: the model config as written in ``model.json`` when loaded: the hash stays the recorded one when a later
     #: version of appshot adds a config field (the loaded config takes its default)
     recorded_model_config: dict | None = None
@@ -102,8 +102,8 @@ class ModelArtefact:
                   "normalisation": self.normalisation.to_dict(), "peak_hour": self.peak_hour, "units": self.units}
         if self.hour_level_shift is not None:
             config["hour_level_shift"] = self.hour_level_shift
-        if self.residual_ratio is not None:
-            config["residual_ratio"] = self.residual_ratio
+        if self.series_calibration is not None:
+            config["series_calibration"] = self.series_calibration
         return json.dumps(config, sort_keys=True)
 
     @property
@@ -124,7 +124,7 @@ class ModelArtefact:
             else "none (L1 only)",
             "optimiser": "Adam (generator and each discriminator), non-saturating BCE-with-logits GAN losses",
             "noise": f"z ~ N(0, I), one per {self.model_cfg.noise_scope}", "noise_calibration": self.noise_calibration,
-            "hour_level_shift": self.hour_level_shift, "residual_ratio": self.residual_ratio,
+            "hour_level_shift": self.hour_level_shift, "series_calibration": self.series_calibration,
             "torch_version": torch.__version__, "history": self.history,
         }
 
@@ -175,7 +175,7 @@ class ModelArtefact:
                        training_label=str(meta.get("training_label", "")),
                        training_dates={str(c): [str(d) for d in v] for c, v in meta.get("training_dates", {}).items()},
                        noise_calibration=meta.get("noise_calibration"),
-                       hour_level_shift=meta.get("hour_level_shift"), residual_ratio=meta.get("residual_ratio"),
+                       hour_level_shift=meta.get("hour_level_shift"), series_calibration=meta.get("series_calibration"),
                        recorded_model_config=dict(meta["model_config"]))
         if artefact.model_hash != meta.get("model_hash"):
             raise AppshotInputError(f"model artefact {directory}: weights do not match the recorded model_hash "

@@ -108,13 +108,13 @@ def train_hour_model(contexts: Mapping[str, xr.DataArray], traffic: Mapping[str,
 def train_hour_conditioned_model(contexts: Mapping[str, xr.DataArray], traffic: Mapping[str, xr.DataArray],
                                  attributes: Sequence[str], model_cfg: ModelConfig, train_cfg: TrainConfig,
                                  hours: Sequence[int] = range(24), daytypes: Sequence[str] = DAYTYPES,
-                                 hour_levels: bool = True, residual_ratio: bool = True,
+                                 hour_levels: bool = True, series_calibration: bool = True,
                                  log: Callable[[str], None] | None = None) -> ModelArtefact:
     """One AppShot model for all ``hours`` and ``daytypes``, conditioned on the hour through the
     :data:`HOUR_ATTRIBUTES` context channels; each (city, hour, day type) is one training entry. With
     ``hour_levels`` the mean level per day type, hour and service is then calibrated on the training cities
-    (:func:`calibrate_hour_levels`); with ``residual_ratio`` the ratio of residual to profile variation that the
-    hourly series generator gives each cell (:func:`appshot_model.model.residual.calibrate_residual_ratio`)."""
+    (:func:`calibrate_hour_levels`); with ``series_calibration`` each cell's daily profile and the ratio of its
+    residual to profile variation in the hourly series (:func:`appshot_model.model.residual.calibrate_series`)."""
     unknown = sorted(set(daytypes) - set(DAYTYPES))
     if unknown or not daytypes:
         raise AppshotInputError(f"day types {list(daytypes)}: expected a non-empty subset of {DAYTYPES}")
@@ -136,10 +136,10 @@ def train_hour_conditioned_model(contexts: Mapping[str, xr.DataArray], traffic: 
     if hour_levels:
         artefact.hour_level_shift = calibrate_hour_levels(
             artefact, contexts, traffic, train_cfg.seed, log=log).tolist()
-    if residual_ratio:
-        from appshot_model.model.residual import calibrate_residual_ratio  # residual -> hourmap -> hours
+    if series_calibration:
+        from appshot_model.model.residual import calibrate_series  # residual -> hourmap -> hours
 
-        artefact.residual_ratio = calibrate_residual_ratio(artefact, contexts, traffic, train_cfg.seed, log=log)
+        artefact.series_calibration = calibrate_series(artefact, contexts, traffic, train_cfg.seed, log=log)
     return artefact
 
 

@@ -12,10 +12,10 @@ correlation of the field) and consecutive hours' noise has correlation ``rho``. 
 real data (:func:`residual_lag1`): the lag-1 autocorrelation of each cell's traffic after removing its mean
 at that hour of day and day type. ``rho = 0`` gives independent snapshots (the paper's stitching).
 
-Residual amplitude (beyond the paper): when the hour-conditioned model carries a residual ratio calibration,
-each cell's variation around the model's profile (its mean per hour of day and day type, pooled from the
-series' own hours and extra noise draws) is rescaled so that its size relative to the profile's daily swing
-is the one measured on the training cities' real cells (:mod:`appshot_model.model.residual`).
+Series calibration (beyond the paper): when the hour-conditioned model carries one, each cell's profile (its
+mean per hour of day and day type, pooled from the series' own hours and extra noise draws) is corrected by
+the real / model factor of its level bin, and its variation around the profile rescaled to the size relative
+to the profile's daily swing measured on the training cities' real cells (:mod:`appshot_model.model.residual`).
 
 Models: one hour-conditioned artefact (:data:`appshot_model.model.hours.CONDITIONED`) or one artefact
 per hour of day (keys 0-23), all with the same noise shape.
@@ -41,8 +41,7 @@ from appshot_model.model.config import ModelConfig
 from appshot_model.model.hourmap import HourMapGenerator
 from appshot_model.model.hours import CONDITIONED
 from appshot_model.model.noise import draw_noise
-from appshot_model.model.residual import (SERIES_PROFILE_DRAWS, ProfileEstimate, add_profile_draws, hour_groups,
-                                          residual_scale)
+from appshot_model.model.residual import calibrate_series_values, hour_groups
 from appshot_model.traffic.peaks import weekday_mask
 
 HourlyModels = ModelArtefact | Mapping[int, ModelArtefact]
@@ -113,12 +112,12 @@ def _check_models(models: HourlyModels, hours: set[int]) -> list[ModelArtefact]:
 
 
 def generate_hourly_series(models: HourlyModels, context_cube: xr.DataArray, times: Sequence, seed: int,
-                           rho: float, progress: bool = False, residual_amplitude: bool = True) -> xr.DataArray:
+                           rho: float, progress: bool = False, calibrated: bool = True) -> xr.DataArray:
     """Synthetic hourly traffic ``[time, service, y, x]`` at ``times`` on the context cube's grid, in the models'
     units, labelled ``synthetic``: each hour from its model (or the hour-conditioned one), noise an AR(1)
-    process of lag-1 correlation ``rho`` (:func:`ar1_noise`). With ``residual_amplitude`` and an hour-conditioned
-    model that has a residual ratio calibration, each cell's variation around the model's profile is rescaled
-    (:mod:`appshot_model.model.residual`). Same seed -> same bytes."""
+    process of lag-1 correlation ``rho`` (:func:`ar1_noise`). With ``calibrated`` and an hour-conditioned model that
+    has a series calibration, each cell's profile is corrected and its variation around it rescaled
+    (:func:`appshot_model.model.residual.calibrate_series_values`). Same seed -> same bytes."""
     index = pd.DatetimeIndex(times)
     weekend = ~weekday_mask(index)
     used = _check_models(models, set(index.hour))
@@ -137,31 +136,17 @@ def generate_hourly_series(models: HourlyModels, context_cube: xr.DataArray, tim
             maps[key] = HourMapGenerator(models if isinstance(models, ModelArtefact) else models[key], context_cube)
         values[t] = maps[key](int(hour), bool(is_weekend), z, field)
     scale = None
-    if residual_amplitude and isinstance(models, ModelArtefact) and models.residual_ratio is not None:
-        map_generator = maps.get(0) or HourMapGenerator(models, context_cube)
-        scale = _rescale_residuals(values, hour_groups(index), map_generator, seed)
+    if calibrated and isinstance(models, ModelArtefact) and models.series_calibration is not None:
+        scale = calibrate_series_values(values, hour_groups(index), maps.get(0) or HourMapGenerator(models, context_cube),
+                                        seed)
     return make_traffic_cube(
         values, index, first.services, grid_of(context_cube), units=first.units, label="synthetic", seed=int(seed),
         noise_rho=float(rho), model_hashes=[a.model_hash for a in used],
-        residual_amplitude="as generated" if scale is None else
-        f"calibrated: residual around the model's profile x {float(scale.min()):.3g} .. {float(scale.max()):.3g}",
+        series_calibration="none" if scale is None else
+        f"profile factors per level bin; residual around the profile x {float(scale.min()):.3g} .. "
+        f"{float(scale.max()):.3g}",
         hours_model="one hour-conditioned model" if isinstance(models, ModelArtefact) else "one model per hour",
         source="AppShot hourly series (appshot_model.series.stitched.generate_hourly_series)")
-
-
-def _rescale_residuals(values: np.ndarray, groups: np.ndarray, maps: HourMapGenerator, seed: int) -> np.ndarray:
-    """Scale each cell's variation around the model's profile in ``values [time, S, H, W]`` (in place) to the
-    calibrated residual ratio (:mod:`appshot_model.model.residual`); returns the factors ``[H, W]``. The profile
-    pools the series' own maps with :data:`SERIES_PROFILE_DRAWS` extra draws per group."""
-    estimate = ProfileEstimate(values.shape[1], *values.shape[2:])
-    for t, group in enumerate(groups):
-        estimate.add(int(group), values[t])
-    profile = add_profile_draws(estimate, maps, seed, SERIES_PROFILE_DRAWS).profile()
-    scale = residual_scale(maps.artefact, profile)
-    for t, group in enumerate(groups):
-        mean = profile.mean[group]
-        values[t] = np.maximum(mean + scale * (values[t] - mean), 0.0)
-    return scale
 
 
 def calibrate_rho(models: HourlyModels, context_cube: xr.DataArray, real: xr.DataArray, seed: int,

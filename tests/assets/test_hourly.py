@@ -45,9 +45,10 @@ def test_hourly_assets_materialise(tmp_path):
     assert np.shape(model.hour_level_shift) == (2, 24, 10)
     levels = np.asarray(model.hour_level_shift)
     assert shift_range == [round(float(levels.min()), 3), round(float(levels.max()), 3)]
-    assert ratio == (None if model.residual_ratio is None else [round(r, 3) for r in model.residual_ratio["ratio"]])
+    assert ratio == (None if model.series_calibration is None else
+                     [round(r, 3) for r in model.series_calibration["residual_ratio"]])
     series = read_cube(assets / "hourly_series" / "beta.nc")
-    assert series.attrs["residual_amplitude"].startswith("calibrated" if model.residual_ratio else "as generated")
+    assert series.attrs["series_calibration"].startswith("profile" if model.series_calibration else "none")
     assert series.shape == (48, 10, 12, 13) and series.attrs["label"] == "synthetic"
     assert series.attrs["noise_rho"] == 0.8 and series.rio.crs is not None
     rows = result.output_for_node("series_slicing")

@@ -125,7 +125,7 @@ def test_hour_levels_match_the_real_mean_level_per_hour(tiny_world, tmp_path):
     hours = [3, 12]
     model = train_hour_conditioned_model(contexts, traffic, attributes, TINY_MODEL, TINY_TRAINING, hours=hours,
                                          daytypes=["weekday"], hour_levels=False,
-                                         residual_ratio=False)
+                                         series_calibration=False)
     assert model.hour_level_shift is None
     times = pd.DatetimeIndex([t for t in traffic["alpha"].time.values if pd.Timestamp(t).hour in hours
                               and pd.Timestamp(t).dayofweek < 5])

@@ -177,24 +177,25 @@ def test_series_hour_equals_one_generate_map_pass_with_the_same_noise(conditione
     np.testing.assert_allclose(series, artefact.normalisation.denormalise_traffic(expected), rtol=1e-4, atol=1e-4)
 
 
-def test_residuals_are_rescaled_to_the_calibrated_ratio():
-    """With a residual ratio calibration, each cell's variation around the model's profile is scaled to the target
-    of its level bin: measured on the generated series like on real data (real_ratio), close to the target;
-    a larger target gives larger variation; the mean level barely moves; reproducible under a seed."""
-    from appshot_model.model.residual import real_ratio
+def test_series_calibration_rescales_residuals_to_the_target_ratio():
+    """With a series calibration (factor 1), each cell's variation around the model's profile is scaled to the
+    target of its level bin: measured on the generated series like on real data, close to the target; a larger
+    target gives larger variation; the level barely moves; reproducible under a seed."""
+    from appshot_model.model.residual import GROUPS, real_profile
 
     artefact, context = conditioned_artefact(), make_context()
     times = pd.date_range("2026-03-02", periods=24 * 14, freq="h")
     raw = generate_hourly_series(artefact, context, times, seed=2, rho=0.4)
-    assert raw.attrs["residual_amplitude"] == "as generated"
+    assert raw.attrs["series_calibration"] == "none"
     measured = {}
     for target in (0.5, 2.0):
-        artefact.residual_ratio = {"level_edges": [], "ratio": [target]}
+        artefact.series_calibration = {"level_edges": [], "residual_ratio": [target],
+                                       "profile_factor": np.ones((1, GROUPS, 2)).tolist()}
         series = generate_hourly_series(artefact, context, times, seed=2, rho=0.4)
-        assert series.attrs["residual_amplitude"].startswith("calibrated") and (series.values >= 0).all()
-        measured[target] = np.nanmedian(real_ratio(series))
+        assert series.attrs["series_calibration"].startswith("profile factors") and (series.values >= 0).all()
+        measured[target] = np.nanmedian(real_profile(series)[1])
         assert abs(float(series.sum()) / float(raw.sum()) - 1.0) < 0.05
     np.testing.assert_array_equal(generate_hourly_series(artefact, context, times, 2, 0.4).values, series.values)
     assert abs(measured[0.5] / 0.5 - 1.0) < 0.15 and abs(measured[2.0] / 2.0 - 1.0) < 0.15
-    unscaled = generate_hourly_series(artefact, context, times, 2, 0.4, residual_amplitude=False)
-    np.testing.assert_array_equal(unscaled.values, raw.values)
+    np.testing.assert_array_equal(generate_hourly_series(artefact, context, times, 2, 0.4, calibrated=False).values,
+                                  raw.values)
