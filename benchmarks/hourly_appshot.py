@@ -11,8 +11,9 @@ all 27 context attributes, a small budget (``--features``, ``--steps``, batch 4,
    generated ones) at ``--score-hours``. Writes ``docs/results/hourly_models.csv``.
 2. temporal (every held-out city): the hour-conditioned model (or (a) with ``--series-model per-hour``),
    rho calibrated on a training city (``calibrate_rho``), the held-out city's whole period generated with
-   independent noise (rho = 0) and with AR(1) noise; AC-L1 per service and of the total against the real
-   series, with the naive baseline and the Data halves for reference. Adds the ``appshot`` rows of the
+   independent noise (rho = 0) and with AR(1) noise, ``--noise-seeds`` times each; AC-L1 per service and of the
+   total against the real series (AppShot's: mean over the noise seeds), with the naive baseline and the Data
+   halves for reference. Adds the ``appshot`` rows of the
    demo world to ``docs/results/acl1.csv`` (mean over held-out cities; other rows kept).
 3. slicing: E(p) of the held-out cities' cells (pooled) real vs stitched with AR(1) noise ->
    ``docs/results/slicing_demo.csv`` and ``docs/figures/hourly/slicing_demo.png``.

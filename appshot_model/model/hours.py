@@ -169,8 +169,10 @@ def calibrate_hour_levels(artefact: ModelArtefact, contexts: Mapping[str, xr.Dat
                 if real.sizes["time"] == 0:
                     continue
                 rows, cols = central_window(real.sizes["y"], real.sizes["x"])
-                window = windows[city] if city in windows else windows.setdefault(city, context_window(
-                    prepare_context(artefact, with_hour_context(contexts[city], 0, False)), cfg, rows, cols))
+                if city not in windows:
+                    context = prepare_context(artefact, with_hour_context(contexts[city], 0, False))
+                    windows[city] = context_window(context, cfg, rows, cols)
+                window = windows[city]
                 window[hour_index] = (hour_channels(hour, daytype == "weekend", *window.shape[1:])
                                       / hour_scale[:, None, None])
                 height, width = rows.stop - rows.start, cols.stop - cols.start

@@ -171,8 +171,7 @@ def calibrate_series_values(values: np.ndarray, groups: np.ndarray, maps: HourMa
     totals = np.concatenate([values.sum(axis=1), extra.sum(axis=1)])
     generated = residual_ratio(totals, all_groups, profile.sum(axis=1))
     target = np.asarray(calibration["residual_ratio"])[which]
-    scale = np.where(np.isfinite(generated) & (generated > 0), target / np.where(generated > 0, generated, 1.0),
-                     1.0).astype(np.float32)
+    scale = np.divide(target, generated, out=np.ones_like(target), where=generated > 0).astype(np.float32)
     for t, group in enumerate(groups):
         values[t] = np.maximum(profile[group] + scale * (values[t] - profile[group]), 0.0)
     return scale

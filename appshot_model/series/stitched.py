@@ -81,7 +81,7 @@ def residual_lag1(traffic: xr.DataArray) -> float:
     if not (index[1:] - index[:-1] == pd.Timedelta(hours=1)).all():
         raise AppshotInputError("residual autocorrelation needs consecutive hourly time steps")
     values = np.asarray(traffic.transpose("time", ...).values, dtype=np.float64).reshape(len(index), -1)
-    group = index.hour.values + 24 * (~weekday_mask(index))
+    group = hour_groups(index)
     residual = values.copy()
     for g in np.unique(group):
         residual[group == g] -= values[group == g].mean(axis=0)
@@ -137,8 +137,8 @@ def generate_hourly_series(models: HourlyModels, context_cube: xr.DataArray, tim
         values[t] = maps[key](int(hour), bool(is_weekend), z, field)
     scale = None
     if calibrated and isinstance(models, ModelArtefact) and models.series_calibration is not None:
-        scale = calibrate_series_values(values, hour_groups(index), maps.get(0) or HourMapGenerator(models, context_cube),
-                                        seed)
+        map_generator = maps.get(0) or HourMapGenerator(models, context_cube)
+        scale = calibrate_series_values(values, hour_groups(index), map_generator, seed)
     return make_traffic_cube(
         values, index, first.services, grid_of(context_cube), units=first.units, label="synthetic", seed=int(seed),
         noise_rho=float(rho), model_hashes=[a.model_hash for a in used],
