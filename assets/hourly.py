@@ -51,6 +51,11 @@ def build_hourly_assets(city_partitions: PartitionsDefinition) -> list[AssetsDef
             "residual_ratio_per_level_bin": MetadataValue.json(
                 None if artefact.series_calibration is None else
                 [round(r, 3) for r in artefact.series_calibration["residual_ratio"]]),
+            "day_share_per_level_bin": MetadataValue.json(
+                None if artefact.series_calibration is None else
+                [round(r, 3) for r in artefact.series_calibration["day_share"]]),
+            "series_profiles": "none" if artefact.series_calibration is None else
+            "hour of week" if artefact.series_calibration["weekly"] else "hour of day x day type",
             **png_metadata(curves_png(artefact.history, "Hour-conditioned AppShot training losses"),
                            settings.figures_dir() / "hourly" / "training.png", "loss_curves"),
         })

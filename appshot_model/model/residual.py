@@ -11,20 +11,29 @@ real 0.2-0.3), and the residual ratio varies from cell to cell (median 0.5x the 
 where the real one is about 1.3 at every level but the busiest. The noise reaches the output through the
 generator's nonlinear, hour-dependent response, which nothing in training ties to real day-to-day variation.
 
+Measured on both worlds, the model's own per-cell profile shape does not help: the deviation of a cell's
+shape from the mean real shape of cells at its level predicts the real deviation with a slope of 0.0-0.3
+out of sample (0.0-0.1 in sample on the demo world), and the SpectraGAN world repeats its week (the residual
+variance around hour-of-week means is 3-21 % of that around 48 groups), which a model conditioned on the hour
+and the day type cannot produce.
+
 Calibration (training cities, after training): the model's profile of every cell (mean of
 :data:`PROFILE_DRAWS` noise draws per group) gives the cell's level (its mean total). Per quantile bin of the
-level (:data:`LEVEL_BINS`), the real / model ratio of the summed group means per group and service (the
-profile factor) and an upper quantile of the cells' real residual ratios (the target ratio,
-:data:`RATIO_QUANTILE`).
+level (:data:`LEVEL_BINS`): the mean real unit profile shape per group and service (hour-of-week groups when
+the training cities repeat their week, :data:`WEEKLY_VARIANCE_RATIO`), the real / model level per service,
+an upper quantile of the cells' real residual ratios (the target ratio, :data:`RATIO_QUANTILE`) and the
+median share of the residual in its calendar-day means (real residuals persist over the day: 0.3-0.5 on
+the demo world, 0.7-0.8 on SpectraGAN's, 1/24 for independent hours).
 
 Generation (:func:`calibrate_series_values`): the series' maps and :data:`SERIES_PROFILE_DRAWS` extra draws
-per group give the model's profile on the city; each value is multiplied by the profile factor of its cell's
-bin, group and service, and each cell's variation around the corrected profile scaled to the target ratio;
-traffic is clipped at 0.
+per group give the model's profile on the city, hence each cell's bin and level; the cell's profile becomes
+its level times the bin's level factor and shape; the model's variation around its own profile is kept and
+scaled to the target ratio and day share; traffic is clipped at 0.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -41,6 +50,10 @@ from appshot_model.traffic.peaks import weekday_mask
 
 #: Hour-of-day x day-type groups: ``hour + 24 * weekend``.
 GROUPS = 48
+#: Hour-of-week groups: ``24 * day_of_week + hour`` (Monday 0).
+WEEK_GROUPS = 168
+#: The 48 hour-of-day x day-type group of each hour-of-week group.
+DAY_GROUP_OF_WEEK_GROUP = np.arange(WEEK_GROUPS) % 24 + 24 * (np.arange(WEEK_GROUPS) // 24 >= 5)
 #: Noise draws per group of the model's profile in the calibration.
 PROFILE_DRAWS = 4
 #: Noise draws per group added to a generated series' own maps for its profile.
@@ -51,12 +64,32 @@ LEVEL_BINS = 8
 #: more than too much (the profile's periodic autocorrelation summed over a week of lags), and the demo folds
 #: scored best with an upper quantile (median / 0.75 / 0.9: mean AC-L1 of the total 15.2 / 14.7 / 14.6).
 RATIO_QUANTILE = 0.9
+#: Profiles are per hour of the week when the training cities' median cell residual variance around them is
+#: below this fraction of the variance around the 48-group profiles (degrees of freedom counted): the
+#: SpectraGAN cities repeat their week (0.03 / 0.21), the demo world has no day-of-week effect (0.97-1.02).
+WEEKLY_VARIANCE_RATIO = 0.8
 
 
 def hour_groups(times) -> np.ndarray:
     """Group ``hour + 24 * weekend`` (0 .. 47) of each time stamp."""
     index = pd.DatetimeIndex(times)
     return index.hour.values + 24 * (~weekday_mask(index)).astype(int)
+
+
+def week_groups(times) -> np.ndarray:
+    """Group ``24 * day_of_week + hour`` (0 .. 167, Monday 00:00 first) of each time stamp."""
+    index = pd.DatetimeIndex(times)
+    return 24 * index.day_of_week.values + index.hour.values
+
+
+def profile_groups(times, weekly: bool) -> tuple[np.ndarray, int]:
+    """Each time stamp's profile group (:func:`week_groups` or :func:`hour_groups`) and the number of groups."""
+    return (week_groups(times), WEEK_GROUPS) if weekly else (hour_groups(times), GROUPS)
+
+
+def calendar_days(times) -> np.ndarray:
+    """Index 0, 1, ... of each time stamp's calendar day."""
+    return np.unique(pd.DatetimeIndex(times).normalize(), return_inverse=True)[1].ravel()
 
 
 def profile_draws(maps: HourMapGenerator, seed: int, draws: int) -> tuple[np.ndarray, np.ndarray]:
@@ -69,109 +102,196 @@ def profile_draws(maps: HourMapGenerator, seed: int, draws: int) -> tuple[np.nda
     return values, groups
 
 
-def group_means(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """``[48, ...]`` mean of ``values [N, ...]`` per group (every group needs a value)."""
-    counts = np.bincount(groups, minlength=GROUPS)
+def group_means(values: np.ndarray, groups: np.ndarray, n_groups: int = GROUPS) -> np.ndarray:
+    """``[n_groups, ...]`` mean of ``values [N, ...]`` per group (every group needs a value)."""
+    counts = np.bincount(groups, minlength=n_groups)
     if counts.min() < 1:
-        raise AppshotInputError(f"no map for hour-of-day x day-type group {int(counts.argmin())}")
-    return np.stack([values[groups == g].mean(axis=0, dtype=np.float64) for g in range(GROUPS)])
+        raise AppshotInputError(f"no map for profile group {int(counts.argmin())} of {n_groups}")
+    return np.stack([values[groups == g].mean(axis=0, dtype=np.float64) for g in range(n_groups)])
 
 
 def cell_level(profile: np.ndarray, traffic_max) -> np.ndarray:
-    """``[H, W]`` log10 of a cell's mean total over the groups of ``profile [48, S, H, W]``, in units of the
+    """``[H, W]`` log10 of a cell's mean total over the groups of ``profile [G, S, H, W]``, in units of the
     summed service maxima."""
     total = profile.sum(axis=1).mean(axis=0) / float(np.sum(traffic_max))
     return np.log10(np.maximum(total, 1e-12))
 
 
 def residual_ratio(totals: np.ndarray, groups: np.ndarray, profile_totals: np.ndarray) -> np.ndarray:
-    """``[H, W]`` residual std (pooled within groups, ``N - 48`` degrees of freedom) of ``totals [N, H, W]``
-    around ``profile_totals [48, H, W]`` over the std of the latter; NaN where the profile is flat."""
+    """``[H, W]`` residual std (pooled within groups, ``N - G`` degrees of freedom) of ``totals [N, H, W]``
+    around ``profile_totals [G, H, W]`` over the std of the latter; NaN where the profile is flat."""
     residual = totals - profile_totals[groups]
     spread = profile_totals.std(axis=0)
-    std = np.sqrt(np.einsum("n...,n...->...", residual, residual) / max(len(groups) - GROUPS, 1))
+    std = np.sqrt(np.einsum("n...,n...->...", residual, residual) / max(len(groups) - len(profile_totals), 1))
     return np.divide(std, spread, out=np.full(spread.shape, np.nan), where=spread > 0)
 
 
-def real_profile(traffic: xr.DataArray) -> tuple[np.ndarray, np.ndarray]:
-    """Group means ``[48, S, H, W]`` of a real hourly cube ``[time, service, y, x]`` and its cells' residual ratio
-    ``[H, W]`` (:func:`residual_ratio` of the total). Needs at least 2 time steps in each of the 48 groups."""
-    groups = hour_groups(traffic.time.values)
-    counts = np.bincount(groups, minlength=GROUPS)
+def day_means(residual: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """``[D, ...]`` mean of ``residual [N, ...]`` over each calendar day ``days`` (0 .. D - 1)."""
+    sums = np.zeros((days.max() + 1, *residual.shape[1:]))
+    np.add.at(sums, days, residual)
+    return sums / np.bincount(days)[(slice(None),) + (None,) * (residual.ndim - 1)]
+
+
+def day_share(residual_totals: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """``[H, W]`` share of the residual's sum of squares ``[N, H, W]`` in its calendar-day means; NaN where it is 0."""
+    total = np.einsum("n...,n...->...", residual_totals, residual_totals)
+    daily = day_means(residual_totals, days)[days]
+    return np.divide(np.einsum("n...,n...->...", daily, daily), total, out=np.full(total.shape, np.nan),
+                     where=total > 0)
+
+
+def real_profile(traffic: xr.DataArray, weekly: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Group means ``[G, S, H, W]`` of a real hourly cube ``[time, service, y, x]`` (per hour of the week with
+    ``weekly``), its cells' residual ratio ``[H, W]`` (:func:`residual_ratio` of the total) and the residual's
+    :func:`day_share`. Needs at least 2 time steps in each group (one week, two with ``weekly``)."""
+    groups, n_groups = profile_groups(traffic.time.values, weekly)
+    counts = np.bincount(groups, minlength=n_groups)
     if counts.min() < 2:
-        raise AppshotInputError(f"series calibration needs >= 2 hours in each hour-of-day x day-type group; the cube "
-                                f"has {int(counts.min())} in group {int(counts.argmin())} (a week or more is needed)")
+        raise AppshotInputError(f"series calibration needs >= 2 hours in each profile group; the cube has "
+                                f"{int(counts.min())} in group {int(counts.argmin())} of {n_groups} "
+                                f"({'two weeks' if weekly else 'a week'} or more is needed)")
     values = np.asarray(traffic.transpose("time", "service", "y", "x").values, dtype=np.float64)
-    means = group_means(values, groups)
-    return means, residual_ratio(values.sum(axis=1), groups, means.sum(axis=1))
+    means = group_means(values, groups, n_groups)
+    totals, profile_totals = values.sum(axis=1), means.sum(axis=1)
+    return (means, residual_ratio(totals, groups, profile_totals),
+            day_share(totals - profile_totals[groups], calendar_days(traffic.time.values)))
+
+
+def weekly_variance_ratio(traffic: xr.DataArray) -> np.ndarray:
+    """Per cell, the residual variance of the total around its hour-of-week means over that around its 48-group
+    means (each with its degrees of freedom); empty when the cube has under two weeks."""
+    try:
+        week = real_profile(traffic, weekly=True)
+    except AppshotInputError:
+        return np.empty(0)
+    day = real_profile(traffic)
+    ratio = (week[1] * week[0].sum(axis=1).std(axis=0)) ** 2 / (day[1] * day[0].sum(axis=1).std(axis=0)) ** 2
+    return ratio[np.isfinite(ratio)].ravel()
+
+
+def unit_shapes(profile: np.ndarray) -> np.ndarray:
+    """``profile [G, S, cells]`` over its mean per service and cell (mean 1 over the groups); NaN where the mean
+    is 0."""
+    mean = profile.mean(axis=0, keepdims=True)
+    return np.divide(profile, mean, out=np.full(profile.shape, np.nan), where=mean > 0)
 
 
 def calibrate_series(artefact: ModelArtefact, contexts: Mapping[str, xr.DataArray],
                      traffic: Mapping[str, xr.DataArray], seed: int, bins: int = LEVEL_BINS,
                      draws: int = PROFILE_DRAWS, log: Callable[[str], None] | None = None) -> dict | None:
-    """Per quantile bin of the level of the model's profile on the training cities' cells: ``level_edges``
-    ``[bins - 1]``, ``profile_factor [bins, 48, S]`` (real / model summed group means) and ``residual_ratio``
-    ``[bins]`` (the :data:`RATIO_QUANTILE` quantile of the real ratios); None when no city has a week of hourly
-    data."""
-    levels, ratios, real_means, model_means = [], [], [], []
+    """The series calibration from the training cities, per quantile bin of the level of the model's profile
+    on their cells (``level_edges [bins - 1]``): the real cells' mean unit shape ``profile_shape [bins, G, S]``
+    (:func:`unit_shapes`; hour-of-week groups when ``weekly``, see :data:`WEEKLY_VARIANCE_RATIO`),
+    ``level_factor [bins, S]`` (real / model summed means), ``residual_ratio [bins]`` (the
+    :data:`RATIO_QUANTILE` quantile of the real ratios) and ``day_share [bins]`` (median real
+    :func:`day_share`). None when no city has a week of hourly data."""
+    usable = {}
     for city in sorted(traffic):
+        cube = traffic[city].sel(service=artefact.services)
         try:
-            means, ratio = real_profile(traffic[city].sel(service=artefact.services))
+            real_profile(cube)
         except AppshotInputError as exc:
             if log is not None:
                 log(f"series calibration: {city} skipped ({exc})")
             continue
+        usable[city] = cube
+    week_ratios = [weekly_variance_ratio(cube) for cube in usable.values()]
+    weekly = bool(usable) and all(len(r) for r in week_ratios) and \
+        float(np.median(np.concatenate(week_ratios))) < WEEKLY_VARIANCE_RATIO
+    n_groups, n_services = (WEEK_GROUPS if weekly else GROUPS), len(artefact.services)
+    levels, ratios, shares, real_means, model_means = [], [], [], [], []
+    for city, cube in usable.items():
+        means, ratio, share = real_profile(cube, weekly)
         samples, groups = profile_draws(HourMapGenerator(artefact, contexts[city]), derive_seed(seed, city), draws)
         model = group_means(samples, groups)
         levels.append(cell_level(model, artefact.normalisation.traffic_max).ravel())
         ratios.append(ratio.ravel())
-        real_means.append(means.reshape(GROUPS, len(artefact.services), -1))
-        model_means.append(model.reshape(GROUPS, len(artefact.services), -1))
+        shares.append(share.ravel())
+        real_means.append(means.reshape(n_groups, n_services, -1))
+        model = model[DAY_GROUP_OF_WEEK_GROUP] if weekly else model
+        model_means.append(model.reshape(n_groups, n_services, -1))
     if not levels or sum(len(v) for v in levels) < bins:
         return None
-    level, ratio = np.concatenate(levels), np.concatenate(ratios)
+    level, ratio, share = np.concatenate(levels), np.concatenate(ratios), np.concatenate(shares)
     real, model = np.concatenate(real_means, axis=2), np.concatenate(model_means, axis=2)
+    real_shape = unit_shapes(real)
     edges = np.quantile(level, np.linspace(0.0, 1.0, bins + 1)[1:-1])
     which = np.digitize(level, edges)
-    factor = np.ones((bins, GROUPS, len(artefact.services)))
+    shape = np.ones((bins, n_groups, n_services))
+    level_factor = np.ones((bins, n_services))
     target = np.full(bins, float(np.nanquantile(ratio, RATIO_QUANTILE)))
-    for b in range(bins):
-        cells = which == b
-        real_sum, model_sum = real[:, :, cells].sum(axis=2), model[:, :, cells].sum(axis=2)
-        factor[b] = np.divide(real_sum, model_sum, out=np.ones_like(real_sum), where=model_sum > 0)
-        if np.isfinite(ratio[cells]).any():
-            target[b] = float(np.nanquantile(ratio[cells], RATIO_QUANTILE))
+    daily = np.full(bins, float(np.nanmedian(share)) if np.isfinite(share).any() else 0.0)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)                      # a service absent from a bin
+        for b in range(bins):
+            cells = which == b
+            shape[b] = np.nan_to_num(np.nanmean(real_shape[:, :, cells], axis=2), nan=1.0)
+            real_sum, model_sum = real[:, :, cells].sum(axis=(0, 2)), model[:, :, cells].sum(axis=(0, 2))
+            level_factor[b] = np.divide(real_sum, model_sum, out=np.ones_like(real_sum), where=model_sum > 0)
+            if np.isfinite(ratio[cells]).any():
+                target[b] = float(np.nanquantile(ratio[cells], RATIO_QUANTILE))
+            if np.isfinite(share[cells]).any():
+                daily[b] = float(np.nanmedian(share[cells]))
     if log is not None:
-        log("series calibration per level bin: residual ratio " + ", ".join(f"{r:.2f}" for r in target)
-            + f"; profile factors {factor.min():.2f} .. {factor.max():.2f}")
-    return {"level_edges": [float(e) for e in edges], "residual_ratio": [float(r) for r in target],
-            "profile_factor": factor.round(6).tolist()}
+        log(f"series calibration ({'hour-of-week' if weekly else 'hour-of-day x day-type'} profiles) per level bin: "
+            "residual ratio " + ", ".join(f"{r:.2f}" for r in target) + "; day share "
+            + ", ".join(f"{s:.2f}" for s in daily) + f"; level factors {level_factor.min():.2f} .. "
+            f"{level_factor.max():.2f}")
+    return {"level_edges": [float(e) for e in edges], "weekly": weekly, "profile_shape": shape.round(6).tolist(),
+            "level_factor": level_factor.round(6).tolist(),
+            "residual_ratio": [float(r) for r in target], "day_share": [float(s) for s in daily]}
 
 
-def calibrate_series_values(values: np.ndarray, groups: np.ndarray, maps: HourMapGenerator, seed: int,
+def calibrate_series_values(values: np.ndarray, times, maps: HourMapGenerator, seed: int,
                             draws: int = SERIES_PROFILE_DRAWS) -> np.ndarray:
-    """Apply the model's series calibration to generated ``values [time, S, H, W]`` of ``groups`` in place: the
-    model's profile from the values and ``draws`` extra draws per group, the profile factor of each cell's level
-    bin, then each cell's residual scaled to the target ratio. Returns the residual factors ``[H, W]``."""
+    """Apply the model's series calibration to generated ``values [time, S, H, W]`` at ``times`` in place.
+
+    The model's profile on the city (group means of the values and ``draws`` extra draws per group) gives each
+    cell's level bin and level per service; its profile becomes that level times the bin's level factor and
+    profile shape. Each cell's variation around the model's profile is scaled to the target ratio to the new
+    profile, its calendar-day means and the rest separately so that the day means carry the target share.
+    Returns the overall residual factors ``[H, W]``."""
     calibration = maps.artefact.series_calibration
     if calibration is None:
         raise AppshotInputError("the model has no series calibration (series_calibration is None)")
+    if "profile_shape" not in calibration:
+        raise AppshotInputError("the model's series calibration predates profile shapes (no 'profile_shape'); "
+                                "retrain it or generate with calibrated=False")
+    day_groups = hour_groups(times)
+    weekly = calibration["weekly"]
+    groups, _ = profile_groups(times, weekly)
     extra, extra_groups = profile_draws(maps, seed, draws)
-    all_groups = np.concatenate([groups, extra_groups])
+    counts = np.bincount(day_groups, minlength=GROUPS) + np.bincount(extra_groups, minlength=GROUPS)
     sums = np.zeros((GROUPS, *values.shape[1:]))
     for g in range(GROUPS):
-        sums[g] = values[groups == g].sum(axis=0, dtype=np.float64) + extra[extra_groups == g].sum(axis=0)
-    profile = sums / np.bincount(all_groups, minlength=GROUPS)[:, None, None, None]
-    which = np.digitize(cell_level(profile, maps.artefact.normalisation.traffic_max), calibration["level_edges"])
-    factor = np.moveaxis(np.asarray(calibration["profile_factor"], np.float32)[which], (0, 1), (-2, -1))
-    for t, group in enumerate(groups):                                        # factor: [48, S, H, W]
-        values[t] *= factor[group]
-    extra *= factor[extra_groups]
-    profile = (profile * factor).astype(np.float32)
-    totals = np.concatenate([values.sum(axis=1), extra.sum(axis=1)])
-    generated = residual_ratio(totals, all_groups, profile.sum(axis=1))
-    target = np.asarray(calibration["residual_ratio"])[which]
-    scale = np.divide(target, generated, out=np.ones_like(target), where=generated > 0).astype(np.float32)
+        sums[g] = values[day_groups == g].sum(axis=0, dtype=np.float64) + extra[extra_groups == g].sum(axis=0)
+    model = sums / counts[:, None, None, None]
+    which = np.digitize(cell_level(model, maps.artefact.normalisation.traffic_max), calibration["level_edges"])
+    model = model[DAY_GROUP_OF_WEEK_GROUP if weekly else slice(None)]          # [G, S, H, W]
+    level = model.mean(axis=0) * np.moveaxis(np.asarray(calibration["level_factor"])[which], -1, 0)   # [S, H, W]
+    shape = np.moveaxis(np.asarray(calibration["profile_shape"])[which], (0, 1), (-2, -1))             # [G, S, H, W]
+    profile = (level * shape).astype(np.float32)
     for t, group in enumerate(groups):
-        values[t] = np.maximum(profile[group] + scale * (values[t] - profile[group]), 0.0)
+        values[t] -= model[group]                                             # the residual, in place
+    residual = values.sum(axis=1)
+    # a value's residual around a mean it is part of shrinks by 1 - 1 / n
+    dof = float(np.sum(1.0 - 1.0 / counts[day_groups]))
+    target = np.asarray(calibration["residual_ratio"])[which] * profile.sum(axis=1).std(axis=0)
+    scale = _scale_to(target, residual, dof)
+    days = calendar_days(times)
+    daily = day_means(residual, days)[days]
+    share = np.asarray(calibration["day_share"])[which]
+    day_scale = _scale_to(np.sqrt(share) * target, daily, dof)
+    rest_scale = _scale_to(np.sqrt(1.0 - share) * target, residual - daily, dof)
+    per_day = day_means(values, days).astype(np.float32)                      # [D, S, H, W]
+    for t, group in enumerate(groups):
+        daily = per_day[days[t]]
+        values[t] = np.maximum(profile[group] + day_scale * daily + rest_scale * (values[t] - daily), 0.0)
     return scale
+
+
+def _scale_to(target: np.ndarray, part: np.ndarray, dof: float) -> np.ndarray:
+    """Factor ``[H, W]`` giving ``part [N, H, W]`` the root mean square ``target`` (1 where it is 0)."""
+    current = np.sqrt(np.einsum("n...,n...->...", part, part) / dof)
+    return np.divide(target, current, out=np.ones_like(target), where=current > 0).astype(np.float32)

@@ -13,9 +13,10 @@ real data (:func:`residual_lag1`): the lag-1 autocorrelation of each cell's traf
 at that hour of day and day type. ``rho = 0`` gives independent snapshots (the paper's stitching).
 
 Series calibration (beyond the paper): when the hour-conditioned model carries one, each cell's profile (its
-mean per hour of day and day type, pooled from the series' own hours and extra noise draws) is corrected by
-the real / model factor of its level bin, and its variation around the profile rescaled to the size relative
-to the profile's daily swing measured on the training cities' real cells (:mod:`appshot_model.model.residual`).
+mean per hour of day and day type, pooled from the series' own hours and extra noise draws) gives its level
+bin; its profile becomes its level times the mean real profile shape of the bin (per hour of the week when
+the training cities repeat their week), and its variation around the profile is rescaled to the size and
+the day-to-day persistence measured on the training cities' real cells (:mod:`appshot_model.model.residual`).
 
 Models: one hour-conditioned artefact (:data:`appshot_model.model.hours.CONDITIONED`) or one artefact
 per hour of day (keys 0-23), all with the same noise shape.
@@ -138,13 +139,14 @@ def generate_hourly_series(models: HourlyModels, context_cube: xr.DataArray, tim
     scale = None
     if calibrated and isinstance(models, ModelArtefact) and models.series_calibration is not None:
         map_generator = maps.get(0) or HourMapGenerator(models, context_cube)
-        scale = calibrate_series_values(values, hour_groups(index), map_generator, seed)
+        scale = calibrate_series_values(values, index, map_generator, seed)
     return make_traffic_cube(
         values, index, first.services, grid_of(context_cube), units=first.units, label="synthetic", seed=int(seed),
         noise_rho=float(rho), model_hashes=[a.model_hash for a in used],
         series_calibration="none" if scale is None else
-        f"profile factors per level bin; residual around the profile x {float(scale.min()):.3g} .. "
-        f"{float(scale.max()):.3g}",
+        f"profile shape and level factor per level bin ("
+        f"{'hour of week' if models.series_calibration['weekly'] else 'hour of day x day type'}); residual around "
+        f"the profile x {float(scale.min()):.3g} .. {float(scale.max()):.3g}",
         hours_model="one hour-conditioned model" if isinstance(models, ModelArtefact) else "one model per hour",
         source="AppShot hourly series (appshot_model.series.stitched.generate_hourly_series)")
 

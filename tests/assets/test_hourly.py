@@ -47,6 +47,10 @@ def test_hourly_assets_materialise(tmp_path):
     assert shift_range == [round(float(levels.min()), 3), round(float(levels.max()), 3)]
     assert ratio == (None if model.series_calibration is None else
                      [round(r, 3) for r in model.series_calibration["residual_ratio"]])
+    if model.series_calibration is not None:
+        assert metadata["day_share_per_level_bin"].value == [round(r, 3) for r in model.series_calibration["day_share"]]
+        assert metadata["series_profiles"].value == ("hour of week" if model.series_calibration["weekly"]
+                                                     else "hour of day x day type")
     series = read_cube(assets / "hourly_series" / "beta.nc")
     assert series.attrs["series_calibration"].startswith("profile" if model.series_calibration else "none")
     assert series.shape == (48, 10, 12, 13) and series.attrs["label"] == "synthetic"

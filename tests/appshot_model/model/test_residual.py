@@ -15,8 +15,9 @@ from appshot_model.model.artefact import ModelArtefact
 from appshot_model.model.hourmap import HourMapGenerator
 from appshot_model.model.hours import train_hour_conditioned_model
 from appshot_model.model.noise import draw_noise
-from appshot_model.model.residual import (GROUPS, LEVEL_BINS, calibrate_series, calibrate_series_values, cell_level,
-                                          group_means, hour_groups, profile_draws, real_profile)
+from appshot_model.model.residual import (GROUPS, LEVEL_BINS, WEEK_GROUPS, calendar_days, calibrate_series,
+                                          calibrate_series_values, cell_level, day_share, group_means, hour_groups,
+                                          profile_draws, real_profile, week_groups, weekly_variance_ratio)
 from tests.appshot_model.model.test_generate import make_context
 from tests.appshot_model.model.test_hours import TINY_MODEL, TINY_TRAINING, conditioned_artefact, tiny_cities
 
@@ -34,6 +35,17 @@ def _cube(total: np.ndarray, start: str = "2026-03-02") -> "xr.DataArray":  # no
 def test_hour_groups_split_hour_of_day_and_day_type():
     times = pd.DatetimeIndex(["2026-03-06 23:00", "2026-03-07 00:00", "2026-03-08 05:00", "2026-03-09 05:00"])
     np.testing.assert_array_equal(hour_groups(times), [23, 24, 29, 5])  # Friday, Saturday, Sunday, Monday
+    np.testing.assert_array_equal(week_groups(times), [4 * 24 + 23, 5 * 24, 6 * 24 + 5, 5])
+    np.testing.assert_array_equal(calendar_days(times), [0, 1, 2, 3])
+
+
+def test_day_share_is_the_day_means_share_of_the_sum_of_squares():
+    """Two days of one cell: day effects +2 / -2 plus a within-day swing +-1 summing to 0 each day."""
+    swing = np.tile([1.0, -1.0], 12)
+    residual = np.concatenate([2.0 + swing, -2.0 + swing])[:, None, None]
+    days = np.repeat([0, 1], 24)
+    np.testing.assert_allclose(day_share(residual, days), [[4.0 / 5.0]])
+    assert np.isnan(day_share(np.zeros((48, 1, 1)), days)).all()
 
 
 def test_real_profile_gives_group_means_and_residual_ratio():
@@ -43,14 +55,30 @@ def test_real_profile_gives_group_means_and_residual_ratio():
     profile = np.stack([np.arange(GROUPS, dtype=float), 100.0 + 2.0 * np.arange(GROUPS)], axis=1)  # [48, 2 cells]
     occurrence = np.array([np.sum(groups[:t] == groups[t]) for t in range(hours)])
     residual = np.where(occurrence % 2 == 0, 1.0, -1.0)[:, None] * np.array([3.0, 0.5])
-    means, ratio = real_profile(_cube(profile[groups] + residual))
-    assert means.shape == (GROUPS, 2, 1, 2)
+    means, ratio, share = real_profile(_cube(profile[groups] + residual))
+    assert means.shape == (GROUPS, 2, 1, 2) and share.shape == (1, 2)
     np.testing.assert_allclose(means[:, 0, 0], 0.75 * profile, rtol=1e-5, atol=1e-5)
     expected = np.array([3.0, 0.5]) * np.sqrt(hours / (hours - GROUPS)) / (np.array([1.0, 2.0]) * np.arange(48).std())
     np.testing.assert_allclose(ratio[0], expected, rtol=1e-5)
     assert np.isnan(real_profile(_cube(np.ones((hours, 2))))[1]).all()
-    with pytest.raises(AppshotInputError, match="group"):
+    with pytest.raises(AppshotInputError, match="a week"):
         real_profile(_cube(profile[groups][:24 * 6] + residual[:24 * 6]))  # Monday-Saturday: one weekend day
+    with pytest.raises(AppshotInputError, match="two weeks"):
+        real_profile(_cube(profile[groups] + residual).isel(time=slice(0, 24 * 13)), weekly=True)
+    assert real_profile(_cube(profile[groups] + residual), weekly=True)[0].shape == (WEEK_GROUPS, 2, 1, 2)
+
+
+def test_weekly_variance_ratio_finds_a_repeated_week():
+    """Three weeks: a week-periodic cell has a ratio near 0, one with the same profile every weekday near 1."""
+    times = pd.date_range("2026-03-02", periods=24 * 21, freq="h")
+    rng = np.random.default_rng(0)
+    week = 10.0 + 5.0 * rng.random(WEEK_GROUPS)
+    day = 10.0 + 5.0 * rng.random(GROUPS)
+    noise = 0.1 * rng.standard_normal((len(times), 2))
+    total = np.stack([week[week_groups(times)], day[hour_groups(times)]], axis=1) + noise
+    ratio = weekly_variance_ratio(_cube(total))
+    assert ratio[0] < 0.05 and 0.8 < ratio[1] < 1.25
+    assert len(weekly_variance_ratio(_cube(total[:24 * 13]))) == 0
 
 
 def test_group_means_and_cell_level():
@@ -71,26 +99,46 @@ def test_profile_draws_are_seeded():
     assert not np.array_equal(profile_draws(maps, 2, draws=2)[0], first)
 
 
-def test_series_values_take_the_profile_factor_of_their_group():
-    """A factor 0 for one group empties its hours exactly; a factor 2 elsewhere doubles the level."""
+def _calibration(shape: np.ndarray, level_factor: float = 1.0, ratio: float = 0.0, share: float = 0.5) -> dict:
+    """One level bin: ``shape [G, 2]`` for both services."""
+    return {"level_edges": [], "weekly": len(shape) == WEEK_GROUPS, "profile_shape": [shape.tolist()],
+            "level_factor": [[level_factor] * 2], "residual_ratio": [ratio], "day_share": [share]}
+
+
+def test_series_values_take_the_profile_shape_and_level_of_their_bin():
+    """Without residual, every hour is the cell's level x the bin's level factor x its group's shape: a shape of
+    0 empties its hours exactly, shape 1 elsewhere gives one map, at twice the model's level with factor 2;
+    hour-of-week shapes single out a day of the week."""
     artefact, context = conditioned_artefact(), make_context()
     maps = HourMapGenerator(artefact, context)
-    groups = np.tile(np.arange(GROUPS), 3)
+    times = pd.date_range("2026-03-02", periods=24 * 21, freq="h")
+    groups = hour_groups(times)
     values = np.stack([maps(int(g) % 24, bool(g >= 24), *draw_noise(torch.Generator().manual_seed(i),
                                                                       artefact.model_cfg, 1, 14, 17))
                        for i, g in enumerate(groups)])
-    factor = np.full((1, GROUPS, 2), 2.0)
-    factor[0, 30] = 0.0                                              # Saturday/Sunday 06:00
-    artefact.series_calibration = {"level_edges": [], "residual_ratio": [1.0], "profile_factor": factor.tolist()}
+    shape = np.ones((GROUPS, 2))
+    shape[30] = 0.0                                                  # Saturday/Sunday 06:00
+    artefact.series_calibration = _calibration(shape, level_factor=2.0)
     calibrated = values.copy()
-    scale = calibrate_series_values(calibrated, groups, maps, seed=1)
-    assert scale.shape == (14, 17) and (calibrated >= 0).all()
+    scale = calibrate_series_values(calibrated, times, maps, seed=1)
+    assert scale.shape == (14, 17) and (scale == 0).all()
     assert (calibrated[groups == 30] == 0).all()
-    others = groups != 30
-    assert abs(calibrated[others].sum() / values[others].sum() - 2.0) < 0.1
+    others = calibrated[groups != 30]
+    np.testing.assert_allclose(others, np.broadcast_to(others[0], others.shape))
+    assert abs(others[0].sum() / values.mean(axis=0).sum() - 2.0) < 0.2
+    weekly = np.ones((WEEK_GROUPS, 2))
+    weekly[:24] = 0.0                                                # Mondays
+    artefact.series_calibration = _calibration(weekly)
+    calibrated = values.copy()
+    calibrate_series_values(calibrated, times, maps, seed=1)
+    monday = times.day_of_week == 0
+    assert (calibrated[monday] == 0).all() and (calibrated[~monday] > 0).any()
+    artefact.series_calibration = {"level_edges": [], "residual_ratio": [1.0], "profile_factor": [shape.tolist()]}
+    with pytest.raises(AppshotInputError, match="retrain"):
+        calibrate_series_values(values.copy(), times, maps, seed=1)
     artefact.series_calibration = None
     with pytest.raises(AppshotInputError, match="series calibration"):
-        calibrate_series_values(values.copy(), groups, maps, seed=1)
+        calibrate_series_values(values.copy(), times, maps, seed=1)
 
 
 @pytest.fixture(scope="module")
@@ -105,11 +153,17 @@ def test_training_calibrates_the_series_from_the_real_cells(two_week_world, tmp_
     calibration = model.series_calibration
     assert calibration is not None and len(calibration["residual_ratio"]) == LEVEL_BINS
     assert len(calibration["level_edges"]) == LEVEL_BINS - 1 and np.all(np.diff(calibration["level_edges"]) >= 0)
-    assert np.shape(calibration["profile_factor"]) == (LEVEL_BINS, GROUPS, len(model.services))
-    assert (np.asarray(calibration["profile_factor"]) >= 0).all()
-    real = np.concatenate([real_profile(t)[1].ravel() for t in traffic.values()])
-    real = real[np.isfinite(real)]
-    assert real.min() <= min(calibration["residual_ratio"]) and max(calibration["residual_ratio"]) <= real.max()
+    assert not calibration["weekly"]                      # the demo world has no day-of-week effect
+    shape = np.asarray(calibration["profile_shape"])
+    assert shape.shape == (LEVEL_BINS, GROUPS, len(model.services)) and (shape >= 0).all()
+    np.testing.assert_allclose(shape.mean(axis=1), 1.0, atol=1e-5)   # unit shapes
+    assert np.shape(calibration["level_factor"]) == (LEVEL_BINS, len(model.services))
+    real = [np.concatenate([real_profile(t)[k].ravel() for t in traffic.values()]) for k in (1, 2)]
+    for key, values in zip(("residual_ratio", "day_share"), real):
+        values = values[np.isfinite(values)]
+        assert values.min() <= min(calibration[key]) and max(calibration[key]) <= values.max()
+    night, noon = shape[-1, 3].mean(), shape[-1, 12].mean()        # busiest bin, weekday 03:00 and 12:00
+    assert night < 0.5 < 1.0 < noon
     model.save(tmp_path / "m")
     loaded = ModelArtefact.load(tmp_path / "m")
     assert loaded.series_calibration == calibration and loaded.model_hash == model.model_hash
@@ -120,3 +174,12 @@ def test_training_calibrates_the_series_from_the_real_cells(two_week_world, tmp_
     short = {c: t.isel(time=slice(0, 24 * 6)) for c, t in traffic.items()}  # one weekend day: no calibration
     assert calibrate_series(model, contexts, short, seed=0, log=seen.append) is None
     assert len(seen) == 2 and "skipped" in seen[0]
+    # a week that repeats: hour-of-week profiles
+    weekly = {}
+    for city, cube in traffic.items():
+        means = real_profile(cube, weekly=True)[0].astype(np.float32)
+        weekly[city] = cube.copy(data=means[week_groups(cube.time.values)])
+    calibration = calibrate_series(model, contexts, weekly, seed=0)
+    assert calibration["weekly"] and np.shape(calibration["profile_shape"]) == (LEVEL_BINS, WEEK_GROUPS,
+                                                                                  len(model.services))
+    assert max(calibration["residual_ratio"]) < 1e-6

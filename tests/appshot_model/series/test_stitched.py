@@ -177,24 +177,33 @@ def test_series_hour_equals_one_generate_map_pass_with_the_same_noise(conditione
     np.testing.assert_allclose(series, artefact.normalisation.denormalise_traffic(expected), rtol=1e-4, atol=1e-4)
 
 
-def test_series_calibration_rescales_residuals_to_the_target_ratio():
-    """With a series calibration (factor 1), each cell's variation around the model's profile is scaled to the
-    target of its level bin: measured on the generated series like on real data, close to the target; a larger
-    target gives larger variation; the level barely moves; reproducible under a seed."""
+def test_series_calibration_gives_the_profile_shape_and_residual_targets():
+    """With a series calibration (one level bin, level factor 1), the series follows the bin's profile shape;
+    each cell's variation around it, measured on the generated series like on real data, is close to the target
+    ratio and its calendar-day means carry about the target share; a larger target gives larger variation; the
+    mean level over the groups barely moves; reproducible under a seed."""
     from appshot_model.model.residual import GROUPS, real_profile
 
     artefact, context = conditioned_artefact(), make_context()
     times = pd.date_range("2026-03-02", periods=24 * 14, freq="h")
     raw = generate_hourly_series(artefact, context, times, seed=2, rho=0.4)
     assert raw.attrs["series_calibration"] == "none"
+    raw_level = real_profile(raw)[0].sum(axis=(1, 2, 3)).mean()
+    shape = 1.0 + 0.8 * np.sin(2 * np.pi * (np.arange(GROUPS) % 24 - 9) / 24)
     measured = {}
-    for target in (0.5, 2.0):
-        artefact.series_calibration = {"level_edges": [], "residual_ratio": [target],
-                                       "profile_factor": np.ones((1, GROUPS, 2)).tolist()}
+    for target, share in ((0.5, 0.6), (2.0, 0.2)):
+        artefact.series_calibration = {"level_edges": [], "weekly": False,
+                                       "profile_shape": [np.stack([shape, shape], axis=1).tolist()],
+                                       "level_factor": [[1.0, 1.0]], "residual_ratio": [target], "day_share": [share]}
         series = generate_hourly_series(artefact, context, times, seed=2, rho=0.4)
-        assert series.attrs["series_calibration"].startswith("profile factors") and (series.values >= 0).all()
-        measured[target] = np.nanmedian(real_profile(series)[1])
-        assert abs(float(series.sum()) / float(raw.sum()) - 1.0) < 0.05
+        assert series.attrs["series_calibration"].startswith("profile shape") and (series.values >= 0).all()
+        means, ratio, day_share = real_profile(series)
+        measured[target] = np.nanmedian(ratio)
+        assert abs(np.nanmedian(day_share) - share) < 0.1
+        city = means.sum(axis=(1, 2, 3))
+        assert np.corrcoef(city, shape)[0, 1] > 0.95
+        # the mean over the 48 groups; clipping at 0 adds traffic when the variation is large
+        assert abs(city.mean() / raw_level - 1.0) < (0.05 if target < 1 else 0.25)
     np.testing.assert_array_equal(generate_hourly_series(artefact, context, times, 2, 0.4).values, series.values)
     assert abs(measured[0.5] / 0.5 - 1.0) < 0.15 and abs(measured[2.0] / 2.0 - 1.0) < 0.15
     np.testing.assert_array_equal(generate_hourly_series(artefact, context, times, 2, 0.4, calibrated=False).values,
