@@ -50,10 +50,10 @@ def build_hourly_assets(city_partitions: PartitionsDefinition) -> list[AssetsDef
                 [round(float(np.min(artefact.hour_level_shift)), 3), round(float(np.max(artefact.hour_level_shift)), 3)]),
             "residual_ratio_per_level_bin": MetadataValue.json(
                 None if artefact.series_calibration is None else
-                [round(r, 3) for r in artefact.series_calibration["residual_ratio"]]),
+                np.mean(artefact.series_calibration["residual_ratio"], axis=1).round(3).tolist()),
             "day_share_per_level_bin": MetadataValue.json(
                 None if artefact.series_calibration is None else
-                [round(r, 3) for r in artefact.series_calibration["day_share"]]),
+                np.mean(artefact.series_calibration["day_share"], axis=1).round(3).tolist()),
             "series_profiles": "none" if artefact.series_calibration is None else
             "hour of week" if artefact.series_calibration["weekly"] else "hour of day x day type",
             **png_metadata(curves_png(artefact.history, "Hour-conditioned AppShot training losses"),

@@ -4,7 +4,7 @@ around it (beyond the paper; ``docs/hourly.md``).
 A cell's hourly traffic is its profile (its mean in each of the 48 hour-of-day x day-type groups) plus a
 residual (the variation around it from day to day). The autocorrelation of the series mixes the profile's
 periodic one and the residual's short one in proportion to their variances, so AC-L1 (seed 000 §VII-B) hangs
-on the profile's shape and on each cell's ratio ``std(residual) / std(profile)`` of its total traffic.
+on the profile's shape and on each cell's ratio ``std(residual) / std(profile)``.
 Measured on the demo world, the hour-conditioned model gets both wrong per cell although its city-wide level
 per hour is right (the hour levels): near-empty cells get a flat day (night at 0.5-0.8 of the daily mean,
 real 0.2-0.3), and the residual ratio varies from cell to cell (median 0.5x the real one in inhabited cells)
@@ -21,14 +21,14 @@ Calibration (training cities, after training): the model's profile of every cell
 :data:`PROFILE_DRAWS` noise draws per group) gives the cell's level (its mean total). Per quantile bin of the
 level (:data:`LEVEL_BINS`): the mean real unit profile shape per group and service (hour-of-week groups when
 the training cities repeat their week, :data:`WEEKLY_VARIANCE_RATIO`), the real / model level per service,
-an upper quantile of the cells' real residual ratios (the target ratio, :data:`RATIO_QUANTILE`) and the
-median share of the residual in its calendar-day means (real residuals persist over the day: 0.3-0.5 on
+and per service an upper quantile of the cells' real residual ratios (the target ratio,
+:data:`RATIO_QUANTILE`) and the median share of the residual in its calendar-day means (real residuals persist over the day: 0.3-0.5 on
 the demo world, 0.7-0.8 on SpectraGAN's, 1/24 for independent hours).
 
 Generation (:func:`calibrate_series_values`): the series' maps and :data:`SERIES_PROFILE_DRAWS` extra draws
 per group give the model's profile on the city, hence each cell's bin and level; the cell's profile becomes
 its level times the bin's level factor and shape; the model's variation around its own profile is kept and
-scaled to the target ratio and day share; traffic is clipped at 0.
+scaled to the target ratio and day share, service by service; traffic is clipped at 0.
 """
 
 from __future__ import annotations
@@ -133,18 +133,23 @@ def day_means(residual: np.ndarray, days: np.ndarray) -> np.ndarray:
     return sums / np.bincount(days)[(slice(None),) + (None,) * (residual.ndim - 1)]
 
 
-def day_share(residual_totals: np.ndarray, days: np.ndarray) -> np.ndarray:
-    """``[H, W]`` share of the residual's sum of squares ``[N, H, W]`` in its calendar-day means; NaN where it is 0."""
-    total = np.einsum("n...,n...->...", residual_totals, residual_totals)
-    daily = day_means(residual_totals, days)[days]
-    return np.divide(np.einsum("n...,n...->...", daily, daily), total, out=np.full(total.shape, np.nan),
-                     where=total > 0)
+def day_share(residual: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """``[...]`` share of the sum of squares of ``residual [N, ...]`` in its calendar-day means; NaN where it
+    is 0."""
+    total = np.einsum("n...,n...->...", residual, residual)
+    daily = _day_sum_of_squares(residual, days)
+    return np.divide(daily, total, out=np.full(total.shape, np.nan), where=total > 0)
 
 
-def real_profile(traffic: xr.DataArray, weekly: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Group means ``[G, S, H, W]`` of a real hourly cube ``[time, service, y, x]`` (per hour of the week with
-    ``weekly``), its cells' residual ratio ``[H, W]`` (:func:`residual_ratio` of the total) and the residual's
-    :func:`day_share`. Needs at least 2 time steps in each group (one week, two with ``weekly``)."""
+def _day_sum_of_squares(residual: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """Sum over the time steps of the squared calendar-day mean of ``residual [N, ...]``."""
+    means = day_means(residual, days)
+    return np.einsum("d...,d...,d->...", means, means, np.bincount(days).astype(float))
+
+
+def _grouped(traffic: xr.DataArray, weekly: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Values ``[N, S, H, W]`` of a real hourly cube, their profile groups and group means ``[G, S, H, W]``;
+    at least 2 time steps in each group."""
     groups, n_groups = profile_groups(traffic.time.values, weekly)
     counts = np.bincount(groups, minlength=n_groups)
     if counts.min() < 2:
@@ -152,21 +157,36 @@ def real_profile(traffic: xr.DataArray, weekly: bool = False) -> tuple[np.ndarra
                                 f"{int(counts.min())} in group {int(counts.argmin())} of {n_groups} "
                                 f"({'two weeks' if weekly else 'a week'} or more is needed)")
     values = np.asarray(traffic.transpose("time", "service", "y", "x").values, dtype=np.float64)
-    means = group_means(values, groups, n_groups)
-    totals, profile_totals = values.sum(axis=1), means.sum(axis=1)
-    return (means, residual_ratio(totals, groups, profile_totals),
-            day_share(totals - profile_totals[groups], calendar_days(traffic.time.values)))
+    return values, groups, group_means(values, groups, n_groups)
+
+
+def real_profile(traffic: xr.DataArray, weekly: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Group means ``[G, S, H, W]`` of a real hourly cube ``[time, service, y, x]`` (per hour of the week with
+    ``weekly``), and per service and cell the residual ratio (:func:`residual_ratio`) and the residual's
+    :func:`day_share`, ``[S, H, W]`` each. Needs at least 2 time steps in each group (one week, two with
+    ``weekly``)."""
+    values, groups, means = _grouped(traffic, weekly)
+    ratio = residual_ratio(values, groups, means)
+    values -= means[groups]                                                   # the residual, in place
+    return means, ratio, day_share(values, calendar_days(traffic.time.values))
 
 
 def weekly_variance_ratio(traffic: xr.DataArray) -> np.ndarray:
     """Per cell, the residual variance of the total around its hour-of-week means over that around its 48-group
     means (each with its degrees of freedom); empty when the cube has under two weeks."""
     try:
-        week = real_profile(traffic, weekly=True)
+        values, week_groups_, week = _grouped(traffic, weekly=True)
     except AppshotInputError:
         return np.empty(0)
-    day = real_profile(traffic)
-    ratio = (week[1] * week[0].sum(axis=1).std(axis=0)) ** 2 / (day[1] * day[0].sum(axis=1).std(axis=0)) ** 2
+    day_groups, day = hour_groups(traffic.time.values), group_means(values, hour_groups(traffic.time.values))
+    totals = values.sum(axis=1)
+
+    def variance(groups: np.ndarray, means: np.ndarray) -> np.ndarray:
+        residual = totals - means.sum(axis=1)[groups]
+        return np.einsum("n...,n...->...", residual, residual) / (len(groups) - len(means))
+
+    around_week, around_day = variance(week_groups_, week), variance(day_groups, day)
+    ratio = np.divide(around_week, around_day, out=np.full(around_day.shape, np.nan), where=around_day > 0)
     return ratio[np.isfinite(ratio)].ravel()
 
 
@@ -183,8 +203,8 @@ def calibrate_series(artefact: ModelArtefact, contexts: Mapping[str, xr.DataArra
     """The series calibration from the training cities, per quantile bin of the level of the model's profile
     on their cells (``level_edges [bins - 1]``): the real cells' mean unit shape ``profile_shape [bins, G, S]``
     (:func:`unit_shapes`; hour-of-week groups when ``weekly``, see :data:`WEEKLY_VARIANCE_RATIO`),
-    ``level_factor [bins, S]`` (real / model summed means), ``residual_ratio [bins]`` (the
-    :data:`RATIO_QUANTILE` quantile of the real ratios) and ``day_share [bins]`` (median real
+    and per service ``level_factor [bins, S]`` (real / model summed means), ``residual_ratio [bins, S]`` (the
+    :data:`RATIO_QUANTILE` quantile of the real ratios) and ``day_share [bins, S]`` (median real
     :func:`day_share`). None when no city has a week of hourly data."""
     usable = {}
     for city in sorted(traffic):
@@ -206,22 +226,21 @@ def calibrate_series(artefact: ModelArtefact, contexts: Mapping[str, xr.DataArra
         samples, groups = profile_draws(HourMapGenerator(artefact, contexts[city]), derive_seed(seed, city), draws)
         model = group_means(samples, groups)
         levels.append(cell_level(model, artefact.normalisation.traffic_max).ravel())
-        ratios.append(ratio.ravel())
-        shares.append(share.ravel())
+        ratios.append(ratio.reshape(n_services, -1))
+        shares.append(share.reshape(n_services, -1))
         real_means.append(means.reshape(n_groups, n_services, -1))
         model = model[DAY_GROUP_OF_WEEK_GROUP] if weekly else model
         model_means.append(model.reshape(n_groups, n_services, -1))
     if not levels or sum(len(v) for v in levels) < bins:
         return None
-    level, ratio, share = np.concatenate(levels), np.concatenate(ratios), np.concatenate(shares)
+    level, ratio, share = np.concatenate(levels), np.concatenate(ratios, axis=1), np.concatenate(shares, axis=1)
     real, model = np.concatenate(real_means, axis=2), np.concatenate(model_means, axis=2)
     real_shape = unit_shapes(real)
     edges = np.quantile(level, np.linspace(0.0, 1.0, bins + 1)[1:-1])
     which = np.digitize(level, edges)
     shape = np.ones((bins, n_groups, n_services))
     level_factor = np.ones((bins, n_services))
-    target = np.full(bins, float(np.nanquantile(ratio, RATIO_QUANTILE)))
-    daily = np.full(bins, float(np.nanmedian(share)) if np.isfinite(share).any() else 0.0)
+    target, daily = np.ones((bins, n_services)), np.zeros((bins, n_services))   # no finite value: no change
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)                      # a service absent from a bin
         for b in range(bins):
@@ -229,18 +248,19 @@ def calibrate_series(artefact: ModelArtefact, contexts: Mapping[str, xr.DataArra
             shape[b] = np.nan_to_num(np.nanmean(real_shape[:, :, cells], axis=2), nan=1.0)
             real_sum, model_sum = real[:, :, cells].sum(axis=(0, 2)), model[:, :, cells].sum(axis=(0, 2))
             level_factor[b] = np.divide(real_sum, model_sum, out=np.ones_like(real_sum), where=model_sum > 0)
-            if np.isfinite(ratio[cells]).any():
-                target[b] = float(np.nanquantile(ratio[cells], RATIO_QUANTILE))
-            if np.isfinite(share[cells]).any():
-                daily[b] = float(np.nanmedian(share[cells]))
+            for k in range(n_services):
+                if np.isfinite(ratio[k, cells]).any():
+                    target[b, k] = float(np.nanquantile(ratio[k, cells], RATIO_QUANTILE))
+                if np.isfinite(share[k, cells]).any():
+                    daily[b, k] = float(np.nanmedian(share[k, cells]))
     if log is not None:
         log(f"series calibration ({'hour-of-week' if weekly else 'hour-of-day x day-type'} profiles) per level bin: "
-            "residual ratio " + ", ".join(f"{r:.2f}" for r in target) + "; day share "
-            + ", ".join(f"{s:.2f}" for s in daily) + f"; level factors {level_factor.min():.2f} .. "
+            "residual ratio " + ", ".join(f"{r:.2f}" for r in target.mean(axis=1)) + "; day share "
+            + ", ".join(f"{s:.2f}" for s in daily.mean(axis=1)) + f" (means over services); level factors {level_factor.min():.2f} .. "
             f"{level_factor.max():.2f}")
     return {"level_edges": [float(e) for e in edges], "weekly": weekly, "profile_shape": shape.round(6).tolist(),
             "level_factor": level_factor.round(6).tolist(),
-            "residual_ratio": [float(r) for r in target], "day_share": [float(s) for s in daily]}
+            "residual_ratio": target.round(6).tolist(), "day_share": daily.round(6).tolist()}
 
 
 def calibrate_series_values(values: np.ndarray, times, maps: HourMapGenerator, seed: int,
@@ -251,7 +271,7 @@ def calibrate_series_values(values: np.ndarray, times, maps: HourMapGenerator, s
     cell's level bin and level per service; its profile becomes that level times the bin's level factor and
     profile shape. Each cell's variation around the model's profile is scaled to the target ratio to the new
     profile, its calendar-day means and the rest separately so that the day means carry the target share.
-    Returns the overall residual factors ``[H, W]``."""
+    Everything per service. Returns the overall residual factors ``[S, H, W]``."""
     calibration = maps.artefact.series_calibration
     if calibration is None:
         raise AppshotInputError("the model has no series calibration (series_calibration is None)")
@@ -274,16 +294,16 @@ def calibrate_series_values(values: np.ndarray, times, maps: HourMapGenerator, s
     profile = (level * shape).astype(np.float32)
     for t, group in enumerate(groups):
         values[t] -= model[group]                                             # the residual, in place
-    residual = values.sum(axis=1)
     # a value's residual around a mean it is part of shrinks by 1 - 1 / n
     dof = float(np.sum(1.0 - 1.0 / counts[day_groups]))
-    target = np.asarray(calibration["residual_ratio"])[which] * profile.sum(axis=1).std(axis=0)
-    scale = _scale_to(target, residual, dof)
+    target = np.moveaxis(np.asarray(calibration["residual_ratio"])[which], -1, 0) * profile.std(axis=0)
+    share = np.moveaxis(np.asarray(calibration["day_share"])[which], -1, 0)  # [S, H, W] both
     days = calendar_days(times)
-    daily = day_means(residual, days)[days]
-    share = np.asarray(calibration["day_share"])[which]
-    day_scale = _scale_to(np.sqrt(share) * target, daily, dof)
-    rest_scale = _scale_to(np.sqrt(1.0 - share) * target, residual - daily, dof)
+    squares = np.einsum("n...,n...->...", values, values)
+    day_squares = _day_sum_of_squares(values, days)
+    scale = _scale_to(target, squares, dof)
+    day_scale = _scale_to(np.sqrt(share) * target, day_squares, dof)
+    rest_scale = _scale_to(np.sqrt(1.0 - share) * target, squares - day_squares, dof)
     per_day = day_means(values, days).astype(np.float32)                      # [D, S, H, W]
     for t, group in enumerate(groups):
         daily = per_day[days[t]]
@@ -291,7 +311,8 @@ def calibrate_series_values(values: np.ndarray, times, maps: HourMapGenerator, s
     return scale
 
 
-def _scale_to(target: np.ndarray, part: np.ndarray, dof: float) -> np.ndarray:
-    """Factor ``[H, W]`` giving ``part [N, H, W]`` the root mean square ``target`` (1 where it is 0)."""
-    current = np.sqrt(np.einsum("n...,n...->...", part, part) / dof)
+def _scale_to(target: np.ndarray, squares: np.ndarray, dof: float) -> np.ndarray:
+    """Factor giving a part of sum of squares ``squares`` over ``dof`` degrees of freedom the root mean square
+    ``target`` (1 where the part is 0)."""
+    current = np.sqrt(np.maximum(squares, 0.0) / dof)
     return np.divide(target, current, out=np.ones_like(target), where=current > 0).astype(np.float32)

@@ -56,10 +56,10 @@ def test_real_profile_gives_group_means_and_residual_ratio():
     occurrence = np.array([np.sum(groups[:t] == groups[t]) for t in range(hours)])
     residual = np.where(occurrence % 2 == 0, 1.0, -1.0)[:, None] * np.array([3.0, 0.5])
     means, ratio, share = real_profile(_cube(profile[groups] + residual))
-    assert means.shape == (GROUPS, 2, 1, 2) and share.shape == (1, 2)
+    assert means.shape == (GROUPS, 2, 1, 2) and ratio.shape == share.shape == (2, 1, 2)
     np.testing.assert_allclose(means[:, 0, 0], 0.75 * profile, rtol=1e-5, atol=1e-5)
     expected = np.array([3.0, 0.5]) * np.sqrt(hours / (hours - GROUPS)) / (np.array([1.0, 2.0]) * np.arange(48).std())
-    np.testing.assert_allclose(ratio[0], expected, rtol=1e-5)
+    np.testing.assert_allclose(ratio[:, 0], [expected, expected], rtol=1e-5)   # services 3:1 of the total
     assert np.isnan(real_profile(_cube(np.ones((hours, 2))))[1]).all()
     with pytest.raises(AppshotInputError, match="a week"):
         real_profile(_cube(profile[groups][:24 * 6] + residual[:24 * 6]))  # Monday-Saturday: one weekend day
@@ -102,7 +102,7 @@ def test_profile_draws_are_seeded():
 def _calibration(shape: np.ndarray, level_factor: float = 1.0, ratio: float = 0.0, share: float = 0.5) -> dict:
     """One level bin: ``shape [G, 2]`` for both services."""
     return {"level_edges": [], "weekly": len(shape) == WEEK_GROUPS, "profile_shape": [shape.tolist()],
-            "level_factor": [[level_factor] * 2], "residual_ratio": [ratio], "day_share": [share]}
+            "level_factor": [[level_factor] * 2], "residual_ratio": [[ratio] * 2], "day_share": [[share] * 2]}
 
 
 def test_series_values_take_the_profile_shape_and_level_of_their_bin():
@@ -121,7 +121,7 @@ def test_series_values_take_the_profile_shape_and_level_of_their_bin():
     artefact.series_calibration = _calibration(shape, level_factor=2.0)
     calibrated = values.copy()
     scale = calibrate_series_values(calibrated, times, maps, seed=1)
-    assert scale.shape == (14, 17) and (scale == 0).all()
+    assert scale.shape == (2, 14, 17) and (scale == 0).all()
     assert (calibrated[groups == 30] == 0).all()
     others = calibrated[groups != 30]
     np.testing.assert_allclose(others, np.broadcast_to(others[0], others.shape))
@@ -158,10 +158,13 @@ def test_training_calibrates_the_series_from_the_real_cells(two_week_world, tmp_
     assert shape.shape == (LEVEL_BINS, GROUPS, len(model.services)) and (shape >= 0).all()
     np.testing.assert_allclose(shape.mean(axis=1), 1.0, atol=1e-5)   # unit shapes
     assert np.shape(calibration["level_factor"]) == (LEVEL_BINS, len(model.services))
-    real = [np.concatenate([real_profile(t)[k].ravel() for t in traffic.values()]) for k in (1, 2)]
-    for key, values in zip(("residual_ratio", "day_share"), real):
-        values = values[np.isfinite(values)]
-        assert values.min() <= min(calibration[key]) and max(calibration[key]) <= values.max()
+    for k, key in ((1, "residual_ratio"), (2, "day_share")):
+        assert np.shape(calibration[key]) == (LEVEL_BINS, len(model.services))
+        for s, service in enumerate(model.services):
+            values = np.concatenate([real_profile(t)[k][s].ravel() for t in traffic.values()])
+            values = values[np.isfinite(values)]
+            targets = np.asarray(calibration[key])[:, s]
+            assert values.min() <= targets.min() and targets.max() <= values.max(), service
     night, noon = shape[-1, 3].mean(), shape[-1, 12].mean()        # busiest bin, weekday 03:00 and 12:00
     assert night < 0.5 < 1.0 < noon
     model.save(tmp_path / "m")
@@ -182,4 +185,4 @@ def test_training_calibrates_the_series_from_the_real_cells(two_week_world, tmp_
     calibration = calibrate_series(model, contexts, weekly, seed=0)
     assert calibration["weekly"] and np.shape(calibration["profile_shape"]) == (LEVEL_BINS, WEEK_GROUPS,
                                                                                   len(model.services))
-    assert max(calibration["residual_ratio"]) < 1e-6
+    assert np.max(calibration["residual_ratio"]) < 1e-6

@@ -194,7 +194,8 @@ def test_series_calibration_gives_the_profile_shape_and_residual_targets():
     for target, share in ((0.5, 0.6), (2.0, 0.2)):
         artefact.series_calibration = {"level_edges": [], "weekly": False,
                                        "profile_shape": [np.stack([shape, shape], axis=1).tolist()],
-                                       "level_factor": [[1.0, 1.0]], "residual_ratio": [target], "day_share": [share]}
+                                       "level_factor": [[1.0, 1.0]], "residual_ratio": [[target, target]],
+                                       "day_share": [[share, share]]}
         series = generate_hourly_series(artefact, context, times, seed=2, rho=0.4)
         assert series.attrs["series_calibration"].startswith("profile shape") and (series.values >= 0).all()
         means, ratio, day_share = real_profile(series)
