@@ -172,13 +172,13 @@ def main(argv: list[str] | None = None) -> None:
     started, rows, slicing = time.perf_counter(), [], []
     for seed in args.seeds:
         log(f"seed {seed}")
-        figures = args.figures if seed == args.seeds[0] else None
+        figures_dir = args.figures if seed == args.seeds[0] else None
         if "spectragan" in args.worlds:
             rows += [{**r, "seed": seed} for r in spectragan_world(args.shared_data / "spectragan", options, seed,
-                                                                   figures, args.nemd_hours)]
+                                                                   figures_dir, args.nemd_hours)]
         if "demo" in args.worlds:
             demo_rows, demo_slicing = demo_world(args.demo_held_out, args.demo_days, args.demo_train_cells, options,
-                                                 seed, figures, args.nemd_hours)
+                                                 seed, figures_dir, args.nemd_hours)
             rows += [{**r, "seed": seed} for r in demo_rows]
             slicing += [t.assign(seed=seed) for t in demo_slicing]
     write_results(pd.DataFrame(rows), slicing, args.out)

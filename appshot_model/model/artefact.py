@@ -87,9 +87,9 @@ class ModelArtefact:
     #: an hour-conditioned model's logit shift per day type (weekday, weekend), hour of day and service
     #: (``appshot_model.model.hours.calibrate_hour_levels``), applied by the hourly series generator; None: none
     hour_level_shift: list[list[list[float]]] | None = None
-    #: an hour-conditioned model's profile factors and residual ratios per level bin of a cell
-    #: (``appshot_model.model.residual.calibrate_series``: ``level_edges``, ``profile_factor``,
-    #: ``residual_ratio``), applied by the hourly series generator; None: none
+    #: an hour-conditioned model's series calibration per level bin of a cell
+    #: (``appshot_model.model.residual.calibrate_series``: ``level_edges``, ``weekly``, ``profile_shape``,
+    #: ``level_factor``, ``residual_ratio``, ``day_share``), applied by the hourly series generator; None: none
     series_calibration: dict | None = None
     #: the model config as written in ``model.json`` when loaded: the hash stays the recorded one when a later
     #: version of appshot adds a config field (the loaded config takes its default)

@@ -1,8 +1,8 @@
 """Series calibration of the hour-conditioned model: each cell's daily profile and the size of its variation
 around it (beyond the paper; ``docs/hourly.md``).
 
-A cell's hourly traffic is its profile (its mean in each of the 48 hour-of-day x day-type groups) plus a
-residual (the variation around it from day to day). The autocorrelation of the series mixes the profile's
+A cell's hourly traffic is its profile (its mean in each hour-of-day x day-type group, or hour of the week)
+plus a residual (the variation around it from day to day). The autocorrelation of the series mixes the profile's
 periodic one and the residual's short one in proportion to their variances, so AC-L1 (seed 000 §VII-B) hangs
 on the profile's shape and on each cell's ratio ``std(residual) / std(profile)``.
 Measured on the demo world, the hour-conditioned model gets both wrong per cell although its city-wide level
@@ -117,12 +117,11 @@ def cell_level(profile: np.ndarray, traffic_max) -> np.ndarray:
     return np.log10(np.maximum(total, 1e-12))
 
 
-def residual_ratio(totals: np.ndarray, groups: np.ndarray, profile_totals: np.ndarray) -> np.ndarray:
-    """``[H, W]`` residual std (pooled within groups, ``N - G`` degrees of freedom) of ``totals [N, H, W]``
-    around ``profile_totals [G, H, W]`` over the std of the latter; NaN where the profile is flat."""
-    residual = totals - profile_totals[groups]
-    spread = profile_totals.std(axis=0)
-    std = np.sqrt(np.einsum("n...,n...->...", residual, residual) / max(len(groups) - len(profile_totals), 1))
+def residual_ratio(residual: np.ndarray, profile: np.ndarray) -> np.ndarray:
+    """``[...]`` std of ``residual [N, ...]`` (values minus their group means: pooled within groups, ``N - G``
+    degrees of freedom) over the std of the group means ``profile [G, ...]``; NaN where the profile is flat."""
+    spread = profile.std(axis=0)
+    std = np.sqrt(np.einsum("n...,n...->...", residual, residual) / max(len(residual) - len(profile), 1))
     return np.divide(std, spread, out=np.full(spread.shape, np.nan), where=spread > 0)
 
 
@@ -147,45 +146,52 @@ def _day_sum_of_squares(residual: np.ndarray, days: np.ndarray) -> np.ndarray:
     return np.einsum("d...,d...,d->...", means, means, np.bincount(days).astype(float))
 
 
-def _grouped(traffic: xr.DataArray, weekly: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Values ``[N, S, H, W]`` of a real hourly cube, their profile groups and group means ``[G, S, H, W]``;
-    at least 2 time steps in each group."""
-    groups, n_groups = profile_groups(traffic.time.values, weekly)
+def _checked_groups(times, weekly: bool) -> tuple[np.ndarray, int]:
+    """:func:`profile_groups` of ``times``, each with at least 2 time steps."""
+    groups, n_groups = profile_groups(times, weekly)
     counts = np.bincount(groups, minlength=n_groups)
     if counts.min() < 2:
         raise AppshotInputError(f"series calibration needs >= 2 hours in each profile group; the cube has "
                                 f"{int(counts.min())} in group {int(counts.argmin())} of {n_groups} "
                                 f"({'two weeks' if weekly else 'a week'} or more is needed)")
-    values = np.asarray(traffic.transpose("time", "service", "y", "x").values, dtype=np.float64)
-    return values, groups, group_means(values, groups, n_groups)
+    return groups, n_groups
+
+
+def _residual(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
+    """Group means ``[G, ...]`` of ``values [N, ...]`` (a float64 array of the caller's), which become the
+    residual in place, group by group (no full-size temporary)."""
+    means = group_means(values, groups, n_groups)
+    for g in range(n_groups):
+        values[groups == g] -= means[g]
+    return means
 
 
 def real_profile(traffic: xr.DataArray, weekly: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Group means ``[G, S, H, W]`` of a real hourly cube ``[time, service, y, x]`` (per hour of the week with
     ``weekly``), and per service and cell the residual ratio (:func:`residual_ratio`) and the residual's
     :func:`day_share`, ``[S, H, W]`` each. Needs at least 2 time steps in each group (one week, two with
-    ``weekly``)."""
-    values, groups, means = _grouped(traffic, weekly)
-    ratio = residual_ratio(values, groups, means)
-    values -= means[groups]                                                   # the residual, in place
-    return means, ratio, day_share(values, calendar_days(traffic.time.values))
+    ``weekly``). The cube is not modified."""
+    groups, n_groups = _checked_groups(traffic.time.values, weekly)
+    values = np.array(traffic.transpose("time", "service", "y", "x").values, dtype=np.float64, copy=True)
+    means = _residual(values, groups, n_groups)
+    return means, residual_ratio(values, means), day_share(values, calendar_days(traffic.time.values))
 
 
 def weekly_variance_ratio(traffic: xr.DataArray) -> np.ndarray:
     """Per cell, the residual variance of the total around its hour-of-week means over that around its 48-group
     means (each with its degrees of freedom); empty when the cube has under two weeks."""
     try:
-        values, week_groups_, week = _grouped(traffic, weekly=True)
+        week, n_week = _checked_groups(traffic.time.values, weekly=True)
     except AppshotInputError:
         return np.empty(0)
-    day_groups, day = hour_groups(traffic.time.values), group_means(values, hour_groups(traffic.time.values))
-    totals = values.sum(axis=1)
+    totals = np.asarray(traffic.sum("service").transpose("time", "y", "x").values, dtype=np.float64)
 
-    def variance(groups: np.ndarray, means: np.ndarray) -> np.ndarray:
-        residual = totals - means.sum(axis=1)[groups]
-        return np.einsum("n...,n...->...", residual, residual) / (len(groups) - len(means))
+    def variance(groups: np.ndarray, n_groups: int) -> np.ndarray:
+        residual = totals.copy()
+        _residual(residual, groups, n_groups)
+        return np.einsum("n...,n...->...", residual, residual) / (len(groups) - n_groups)
 
-    around_week, around_day = variance(week_groups_, week), variance(day_groups, day)
+    around_week, around_day = variance(week, n_week), variance(hour_groups(traffic.time.values), GROUPS)
     ratio = np.divide(around_week, around_day, out=np.full(around_day.shape, np.nan), where=around_day > 0)
     return ratio[np.isfinite(ratio)].ravel()
 
@@ -210,7 +216,7 @@ def calibrate_series(artefact: ModelArtefact, contexts: Mapping[str, xr.DataArra
     for city in sorted(traffic):
         cube = traffic[city].sel(service=artefact.services)
         try:
-            real_profile(cube)
+            _checked_groups(cube.time.values, weekly=False)
         except AppshotInputError as exc:
             if log is not None:
                 log(f"series calibration: {city} skipped ({exc})")
@@ -240,7 +246,7 @@ def calibrate_series(artefact: ModelArtefact, contexts: Mapping[str, xr.DataArra
     which = np.digitize(level, edges)
     shape = np.ones((bins, n_groups, n_services))
     level_factor = np.ones((bins, n_services))
-    target, daily = np.ones((bins, n_services)), np.zeros((bins, n_services))   # no finite value: no change
+    target, daily = np.ones((bins, n_services)), np.zeros((bins, n_services))   # where no cell has a value
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)                      # a service absent from a bin
         for b in range(bins):
@@ -271,12 +277,17 @@ def calibrate_series_values(values: np.ndarray, times, maps: HourMapGenerator, s
     cell's level bin and level per service; its profile becomes that level times the bin's level factor and
     profile shape. Each cell's variation around the model's profile is scaled to the target ratio to the new
     profile, its calendar-day means and the rest separately so that the day means carry the target share.
-    Everything per service. Returns the overall residual factors ``[S, H, W]``."""
+    Everything per service. Returns the overall residual factors ``[S, H, W]`` (target over the model's root
+    mean square residual; the day means and the rest get their own, :func:`residual_scales`)."""
     calibration = maps.artefact.series_calibration
     if calibration is None:
         raise AppshotInputError("the model has no series calibration (series_calibration is None)")
-    if "profile_shape" not in calibration:
-        raise AppshotInputError("the model's series calibration predates profile shapes (no 'profile_shape'); "
+    if draws < 1:
+        raise AppshotInputError(f"draws must be >= 1 (every group needs a map for the profile), got {draws}")
+    dims = {"profile_shape": 3, "level_factor": 2, "residual_ratio": 2, "day_share": 2}
+    if any(np.ndim(calibration.get(key)) != n for key, n in dims.items()):
+        raise AppshotInputError("the model's series calibration predates per-service profile shapes (expected "
+                                f"{', '.join(f'{k} with {n} dimensions' for k, n in dims.items())}); "
                                 "retrain it or generate with calibrated=False")
     day_groups = hour_groups(times)
     weekly = calibration["weekly"]
@@ -299,11 +310,8 @@ def calibrate_series_values(values: np.ndarray, times, maps: HourMapGenerator, s
     target = np.moveaxis(np.asarray(calibration["residual_ratio"])[which], -1, 0) * profile.std(axis=0)
     share = np.moveaxis(np.asarray(calibration["day_share"])[which], -1, 0)  # [S, H, W] both
     days = calendar_days(times)
-    squares = np.einsum("n...,n...->...", values, values)
-    day_squares = _day_sum_of_squares(values, days)
-    scale = _scale_to(target, squares, dof)
-    day_scale = _scale_to(np.sqrt(share) * target, day_squares, dof)
-    rest_scale = _scale_to(np.sqrt(1.0 - share) * target, squares - day_squares, dof)
+    scale, day_scale, rest_scale = residual_scales(np.einsum("n...,n...->...", values, values),
+                                                   _day_sum_of_squares(values, days), target, share, dof)
     per_day = day_means(values, days).astype(np.float32)                      # [D, S, H, W]
     for t, group in enumerate(groups):
         daily = per_day[days[t]]
@@ -311,8 +319,22 @@ def calibrate_series_values(values: np.ndarray, times, maps: HourMapGenerator, s
     return scale
 
 
+def residual_scales(squares: np.ndarray, day_squares: np.ndarray, target: np.ndarray, share: np.ndarray,
+                    dof: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Factors (overall, for the calendar-day means, for the rest) giving a residual of sum of squares
+    ``squares`` (``day_squares`` of it in its day means) over ``dof`` degrees of freedom the root mean square
+    ``target``, ``share`` of its square in the day means. When one part is (numerically) 0, as in a series of
+    one hour per day, the other carries the whole target."""
+    rest_squares = np.maximum(squares - day_squares, 0.0)
+    tiny = 1e-9 * squares
+    share = np.where(rest_squares > tiny, share, 1.0)
+    share = np.where(day_squares > tiny, share, 0.0)
+    return (_scale_to(target, squares, dof), _scale_to(np.sqrt(share) * target, day_squares, dof),
+            _scale_to(np.sqrt(1.0 - share) * target, rest_squares, dof))
+
+
 def _scale_to(target: np.ndarray, squares: np.ndarray, dof: float) -> np.ndarray:
     """Factor giving a part of sum of squares ``squares`` over ``dof`` degrees of freedom the root mean square
     ``target`` (1 where the part is 0)."""
-    current = np.sqrt(np.maximum(squares, 0.0) / dof)
+    current = np.sqrt(squares / dof)
     return np.divide(target, current, out=np.ones_like(target), where=current > 0).astype(np.float32)

@@ -17,7 +17,8 @@ from appshot_model.model.hours import train_hour_conditioned_model
 from appshot_model.model.noise import draw_noise
 from appshot_model.model.residual import (GROUPS, LEVEL_BINS, WEEK_GROUPS, calendar_days, calibrate_series,
                                           calibrate_series_values, cell_level, day_share, group_means, hour_groups,
-                                          profile_draws, real_profile, week_groups, weekly_variance_ratio)
+                                          profile_draws, real_profile, residual_scales, week_groups,
+                                          weekly_variance_ratio)
 from tests.appshot_model.model.test_generate import make_context
 from tests.appshot_model.model.test_hours import TINY_MODEL, TINY_TRAINING, conditioned_artefact, tiny_cities
 
@@ -48,6 +49,17 @@ def test_day_share_is_the_day_means_share_of_the_sum_of_squares():
     assert np.isnan(day_share(np.zeros((48, 1, 1)), days)).all()
 
 
+def test_residual_scales_split_the_target_between_day_means_and_the_rest():
+    """Sum of squares 40 over 10 degrees of freedom (rms 2), 10 of it in the day means: target 4 with share 0.25
+    gives day means rms 2 and the rest rms sqrt(12); with no rest (one hour a day) the day means carry it all."""
+    scale, day, rest = residual_scales(np.array([40.0]), np.array([10.0]), np.array([4.0]), np.array([0.25]), 10.0)
+    np.testing.assert_allclose([scale[0], day[0], rest[0]], [2.0, 2.0, np.sqrt(12.0) / np.sqrt(3.0)], rtol=1e-6)
+    scale, day, rest = residual_scales(np.array([40.0]), np.array([40.0]), np.array([4.0]), np.array([0.25]), 10.0)
+    np.testing.assert_allclose([day[0] * 2.0, rest[0]], [4.0, 1.0], rtol=1e-6)
+    scale, day, rest = residual_scales(np.array([40.0]), np.array([0.0]), np.array([4.0]), np.array([0.25]), 10.0)
+    np.testing.assert_allclose([day[0], rest[0] * 2.0], [1.0, 4.0], rtol=1e-6)
+
+
 def test_real_profile_gives_group_means_and_residual_ratio():
     """Two weeks: a profile per group plus residuals +r / -r alternating within each group (group means exact)."""
     hours = 24 * 14
@@ -55,7 +67,10 @@ def test_real_profile_gives_group_means_and_residual_ratio():
     profile = np.stack([np.arange(GROUPS, dtype=float), 100.0 + 2.0 * np.arange(GROUPS)], axis=1)  # [48, 2 cells]
     occurrence = np.array([np.sum(groups[:t] == groups[t]) for t in range(hours)])
     residual = np.where(occurrence % 2 == 0, 1.0, -1.0)[:, None] * np.array([3.0, 0.5])
-    means, ratio, share = real_profile(_cube(profile[groups] + residual))
+    cube = _cube(profile[groups] + residual).astype(np.float64)
+    before = cube.values.copy()
+    means, ratio, share = real_profile(cube)
+    np.testing.assert_array_equal(cube.values, before)                      # the input is left alone
     assert means.shape == (GROUPS, 2, 1, 2) and ratio.shape == share.shape == (2, 1, 2)
     np.testing.assert_allclose(means[:, 0, 0], 0.75 * profile, rtol=1e-5, atol=1e-5)
     expected = np.array([3.0, 0.5]) * np.sqrt(hours / (hours - GROUPS)) / (np.array([1.0, 2.0]) * np.arange(48).std())
@@ -111,7 +126,7 @@ def test_series_values_take_the_profile_shape_and_level_of_their_bin():
     hour-of-week shapes single out a day of the week."""
     artefact, context = conditioned_artefact(), make_context()
     maps = HourMapGenerator(artefact, context)
-    times = pd.date_range("2026-03-02", periods=24 * 21, freq="h")
+    times = pd.date_range("2026-03-04 05:00", periods=24 * 21, freq="h")  # from a Wednesday morning
     groups = hour_groups(times)
     values = np.stack([maps(int(g) % 24, bool(g >= 24), *draw_noise(torch.Generator().manual_seed(i),
                                                                       artefact.model_cfg, 1, 14, 17))
@@ -133,8 +148,13 @@ def test_series_values_take_the_profile_shape_and_level_of_their_bin():
     calibrate_series_values(calibrated, times, maps, seed=1)
     monday = times.day_of_week == 0
     assert (calibrated[monday] == 0).all() and (calibrated[~monday] > 0).any()
+    np.testing.assert_allclose(calibrated[~monday], np.broadcast_to(calibrated[~monday][0],
+                                                                     calibrated[~monday].shape))
     artefact.series_calibration = {"level_edges": [], "residual_ratio": [1.0], "profile_factor": [shape.tolist()]}
     with pytest.raises(AppshotInputError, match="retrain"):
+        calibrate_series_values(values.copy(), times, maps, seed=1)
+    artefact.series_calibration = {**_calibration(shape), "residual_ratio": [0.0], "day_share": [0.5]}
+    with pytest.raises(AppshotInputError, match="retrain"):                 # the first per-bin-only format
         calibrate_series_values(values.copy(), times, maps, seed=1)
     artefact.series_calibration = None
     with pytest.raises(AppshotInputError, match="series calibration"):

@@ -207,5 +207,9 @@ def test_series_calibration_gives_the_profile_shape_and_residual_targets():
         assert abs(city.mean() / raw_level - 1.0) < (0.05 if target < 1 else 0.25)
     np.testing.assert_array_equal(generate_hourly_series(artefact, context, times, 2, 0.4).values, series.values)
     assert abs(measured[0.5] / 0.5 - 1.0) < 0.15 and abs(measured[2.0] / 2.0 - 1.0) < 0.15
+    for hours in (1, 6):                                          # under a day: the profile from the extra draws
+        short = generate_hourly_series(artefact, context, times[:hours], seed=2, rho=0.4)
+        assert short.shape[0] == hours and np.isfinite(short.values).all() and (short.values >= 0).all()
+        assert not np.array_equal(short.values, raw.values[:hours])
     np.testing.assert_array_equal(generate_hourly_series(artefact, context, times, 2, 0.4, calibrated=False).values,
                                   raw.values)
