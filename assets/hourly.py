@@ -10,7 +10,7 @@ from dagster import (AllPartitionMapping, AssetExecutionContext, AssetIn, Assets
                      PartitionsDefinition, asset)
 
 from appshot_model.core.plots import curves_png
-from appshot_model.evaluation.temporal import DEFAULT_MAX_LAG, ac_l1, acf_png
+from appshot_model.evaluation.temporal import DEFAULT_MAX_LAG, ac_l1, acf_png, nemd_histogram_png, per_hour_nemds
 from appshot_model.model.artefact import ModelArtefact
 from appshot_model.model.fit import load_run_config
 from appshot_model.model.hours import context_attributes, train_hour_conditioned_model
@@ -65,8 +65,9 @@ def build_hourly_assets(city_partitions: PartitionsDefinition) -> list[AssetsDef
     def hourly_series(context: AssetExecutionContext, settings: AppshotSettings, hourly_model: ModelArtefact,
                       context_cube: xr.DataArray, traffic_cube: xr.DataArray) -> xr.DataArray:
         """Synthetic hourly per-service traffic [time, service, y, x] of the city over the first ``series_days``
-        days of its real cube, noise correlated from hour to hour (rho ``series_rho``); AC-L1 and the mean
-        autocorrelation against the real series attached."""
+        days of its real cube, noise correlated from hour to hour (rho ``series_rho``); AC-L1, the mean
+        autocorrelation and the per-hour NEMD histogram (``series_nemd_hours``; Data = the real halves) against the
+        real series attached."""
         city = context.partition_key
         real = traffic_cube.isel(time=slice(0, 24 * settings.series_days))
         rho = DEFAULT_RHO if settings.series_rho is None else settings.series_rho
@@ -76,6 +77,16 @@ def build_hourly_assets(city_partitions: PartitionsDefinition) -> list[AssetsDef
         totals = {"real": real.sum("service").values, "synthetic": series.sum("service").values}
         lags = min(DEFAULT_MAX_LAG, real.sizes["time"] - 1)
         profile = {k: v.sum(axis=(1, 2)).reshape(-1, 24).mean(axis=0).tolist() for k, v in totals.items()}
+        nemd_figure = {}
+        if settings.series_nemd_hours > 0 and real.sizes["time"] >= 48:
+            nemds = per_hour_nemds({"real": totals["real"], "AppShot": totals["synthetic"]},
+                                   settings.series_nemd_hours, method="coarse")
+            nemd_figure = {
+                "nemd_per_hour_median": MetadataValue.json({k: round(float(np.nanmedian(v)), 4)
+                                                            for k, v in nemds.items()}),
+                **png_metadata(nemd_histogram_png(nemds, f"{city}: per-hour NEMD of total traffic (coarse, "
+                                                         f"{len(nemds['AppShot'])} hours)"),
+                               settings.figures_dir() / "hourly" / f"{city}_nemd_per_hour.png", "nemd_per_hour")}
         context.add_output_metadata({
             "hours": int(series.sizes["time"]), "noise_rho": rho, "label": series.attrs["label"],
             "series_calibration": series.attrs["series_calibration"],
@@ -84,6 +95,7 @@ def build_hourly_assets(city_partitions: PartitionsDefinition) -> list[AssetsDef
                            settings.figures_dir() / "hourly" / f"{city}_acf.png", "autocorrelation"),
             **png_metadata(curves_png(profile, f"{city}: mean total traffic by hour (bit/s)", xlabel="hour of day"),
                            settings.figures_dir() / "hourly" / f"{city}_profile.png", "daily_profile"),
+            **nemd_figure,
         })
         return series
 

@@ -46,6 +46,9 @@ class AppshotSettings(ConfigurableResource):
 
     checkpoint_every: int = Field(default=100, ge=1, description="Training steps between checkpoints.")
     series_days: int = Field(default=7, ge=1, description="Days of hourly series per city (hourly_series asset).")
+    series_nemd_hours: int = Field(
+        default=24, ge=0, description="Evenly spaced hours scored for the hourly_series asset's per-hour NEMD "
+                                      "histogram (coarse NEMD, 2 x 2 blocks; 0: none; needs >= 2 days).")
     series_rho: float | None = Field(
         default=None, ge=0.0, lt=1.0,
         description="Hour-to-hour correlation of the generator's noise in hourly series (None: the value calibrated "

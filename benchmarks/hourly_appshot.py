@@ -15,13 +15,16 @@ all 27 context attributes, a small budget (``--features``, ``--steps``, batch 4,
    total against the real series (AppShot's: mean over the noise seeds), with the naive baseline and the Data
    halves for reference. Adds the ``appshot`` rows of the
    demo world to ``docs/results/acl1.csv`` (mean over held-out cities; other rows kept).
+   Per-hour NEMD histograms of the total (``--nemd-hours`` evenly spaced hours; Data, AppShot, naive) ->
+   ``docs/figures/hourly/nemd_per_hour_<city>.png``.
 3. slicing: E(p) of the held-out cities' cells (pooled) real vs stitched with AR(1) noise ->
    ``docs/results/slicing_demo.csv`` and ``docs/figures/hourly/slicing_demo.png``.
 
 ``--world spectragan`` instead: the SpectraGAN world (``--shared-data``/spectragan; 3 weeks of hourly total
 traffic, SpectraGAN model output): the hour-conditioned model trained on one city, rho calibrated on it,
 the other city generated; AC-L1 of the total against real, naive and Data, both directions; the mean
-becomes the ``spectragan,appshot,total`` row of ``acl1.csv``.
+becomes the ``spectragan,appshot,total`` row of ``acl1.csv``; per-hour NEMD histograms
+``nemd_per_hour_spectragan_<city>.png``.
 
 Trained models are cached under ``--cache`` (delete it to retrain). One torch thread. Run from the
 repository root::
@@ -46,7 +49,7 @@ from machine import cpu_model, load_average  # noqa: E402  (benchmarks/ is the s
 
 from appshot_model.core.seeds import derive_seed
 from appshot_model.evaluation.metrics import score
-from appshot_model.evaluation.temporal import ac_l1, acf_png, data_ac_l1
+from appshot_model.evaluation.temporal import ac_l1, acf_png, data_ac_l1, nemd_histogram_png, per_hour_nemds
 from appshot_model.model.artefact import ModelArtefact
 from appshot_model.model.config import ModelConfig, TrainConfig
 from appshot_model.model.generate import generate_snapshots
@@ -158,6 +161,17 @@ def temporal(world: dict, held_out: str, train_cities: list[str], model, seed: i
     return rows, series
 
 
+def nemd_figure(series: dict[str, np.ndarray], tag: str, out: Path, max_hours: int) -> None:
+    """Per-hour NEMD histogram (seed 000 Fig. 15/16) of the total traffic of one held-out city: Data halves,
+    AppShot (AR(1) noise, first noise seed) and naive against the real maps, at most ``max_hours`` hours."""
+    maps = {"real": series["real"].sum(axis=1), "AppShot": series["coherent"].sum(axis=1),
+            "naive": series["naive"].sum(axis=1)}
+    nemds = per_hour_nemds(maps, max_hours)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"nemd_per_hour_{tag}.png").write_bytes(nemd_histogram_png(nemds, f"Per-hour NEMD, total traffic, {tag}"))
+    log("  per-hour NEMD medians: " + ", ".join(f"{k} {np.nanmedian(v):.3f}" for k, v in nemds.items()))
+
+
 def spectragan(args, model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
     """Both directions of the SpectraGAN world (train on one city, generate the other)."""
     from appshot_model.traffic.spectragan import TRAFFIC_CITIES, context_cube, read_traffic
@@ -175,9 +189,10 @@ def spectragan(args, model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
                                            derive_seed(args.seed, "rho"))
         log(f"  rho: real residual lag-1 of {train[0]} {target:.3f}; generated "
             + ", ".join(f"{r:g}: {v:.3f}" for r, v in tried.items()) + f" -> rho = {rho:g}")
-        fold, _ = temporal(world, held_out, train, model, args.seed, rho, args.naive_cells, args.noise_seeds)
+        fold, series = temporal(world, held_out, train, model, args.seed, rho, args.naive_cells, args.noise_seeds)
         rows += [{**r, "rho": rho} for r in fold[:4]]  # the total (the single service repeats it)
         log("  AC-L1 total: " + ", ".join(f"{r['method']} {r['acl1']:.2f}" for r in rows[-4:]))
+        nemd_figure(series, f"spectragan_{held_out}", args.figures, args.nemd_hours)
     folds = pd.DataFrame(rows)
     print(folds.pivot_table(index="held_out", columns="method", values="acl1").round(2).to_string())
     folds.to_csv(args.out / "acl1_hourly_folds_spectragan.csv", index=False, float_format="%.3f")
@@ -202,6 +217,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--naive-cells", type=int, default=2000)
     parser.add_argument("--noise-seeds", type=int, default=4,
                         help="AppShot series per held-out city (noise seeds) whose AC-L1 is averaged")
+    parser.add_argument("--nemd-hours", type=int, default=168, help="hours scored for the per-hour NEMD figures")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/appshot-hourly-cache"))
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "results")
     parser.add_argument("--figures", type=Path, default=REPO / "docs" / "figures" / "hourly")
@@ -248,6 +264,7 @@ def main(argv: list[str] | None = None) -> None:
         log("  AC-L1 total: " + ", ".join(f"{r['method']} {r['acl1']:.2f}" for r in rows if r["service"] == "total"))
         (args.figures / f"acf_{held_out}.png").write_bytes(acf_png(
             {k: v.sum(axis=1) for k, v in series.items()}, f"Mean autocorrelation, total traffic, {held_out}"))
+        nemd_figure(series, held_out, args.figures, args.nemd_hours)
         for key, name in (("real", "real"), ("generated", "coherent")):
             slicing[key].append(series[name].reshape(*series[name].shape[:2], -1))
     folds = pd.DataFrame(acl1_rows)

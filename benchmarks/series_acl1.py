@@ -43,8 +43,7 @@ from acl1_table import replace_rows  # noqa: E402
 from machine import cpu_model, load_average  # noqa: E402  (benchmarks/ is the script's folder)
 
 from appshot_model.core.seeds import derive_seed
-from appshot_model.evaluation.temporal import (ac_l1, acf_png, data_ac_l1, nemd_histogram_png, per_hour_nemd,
-                                               split_halves)
+from appshot_model.evaluation.temporal import ac_l1, acf_png, data_ac_l1, nemd_histogram_png, per_hour_nemds
 from appshot_model.series.data import CellSeries, cell_series
 from appshot_model.series.doppelganger import generate_doppelganger, train_doppelganger
 from appshot_model.series.naive import fit_weekly_profile, generate_weekly_profile
@@ -87,11 +86,7 @@ def figures(series: dict[str, np.ndarray], shape: tuple[int, int], tag: str, out
     """Per-hour NEMD histogram (at most ``max_hours`` evenly spaced hours) and mean ACF of the
     total traffic of one held-out city."""
     maps = {k: v.sum(axis=2).T.reshape(-1, *shape) for k, v in series.items()}
-    first, second = split_halves(maps["real"])
-    pick = np.unique(np.linspace(0, len(first) - 1, min(max_hours, len(first))).round().astype(int))
-    nemds = {"data": per_hour_nemd(first[pick], second[pick])}
-    pick = np.unique(np.linspace(0, len(maps["real"]) - 1, min(max_hours, len(maps["real"]))).round().astype(int))
-    nemds.update({m: per_hour_nemd(maps["real"][pick], maps[m][pick]) for m in ("dg", "naive")})
+    nemds = per_hour_nemds(maps, max_hours)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"nemd_per_hour_{tag}.png").write_bytes(nemd_histogram_png(nemds, f"Per-hour NEMD, total traffic, {tag}"))
     (out / f"acf_{tag}.png").write_bytes(acf_png(maps, f"Mean autocorrelation, total traffic, {tag}"))

@@ -102,11 +102,22 @@ def per_hour_nemd(real, generated, method: str = "exact") -> np.ndarray:
     return np.array([nemd(r[t], g[t], method=method) for t in range(r.shape[0])])
 
 
-def data_per_hour_nemd(real, method: str = "exact") -> np.ndarray:
-    """The Data reference of the per-hour NEMD: each hour of the first half against the hour at
-    the same offset in the second half (same hour of day; :func:`split_halves`)."""
-    first, second = split_halves(real)
-    return per_hour_nemd(first, second, method=method)
+def evenly_spaced_hours(n_hours: int, max_hours: int) -> np.ndarray:
+    """At most ``max_hours`` indices spread evenly over ``0 .. n_hours - 1``."""
+    return np.unique(np.linspace(0, n_hours - 1, min(max_hours, n_hours)).round().astype(int))
+
+
+def per_hour_nemds(maps: Mapping[str, np.ndarray], max_hours: int, method: str = "exact") -> dict[str, np.ndarray]:
+    """Per-hour NEMD (seed 000 Fig. 15/16) of maps ``[time, y, x]``: ``data`` = the two halves of ``maps["real"]``
+    against each other, and every other entry against the real maps of the same hours; at most ``max_hours``
+    evenly spaced hours each (exact NEMD costs one optimal-transport problem per hour)."""
+    first, second = split_halves(maps["real"])
+    pick = evenly_spaced_hours(len(first), max_hours)
+    nemds = {"data": per_hour_nemd(first[pick], second[pick], method=method)}
+    pick = evenly_spaced_hours(len(maps["real"]), max_hours)
+    nemds.update({name: per_hour_nemd(maps["real"][pick], generated[pick], method=method)
+                  for name, generated in maps.items() if name != "real"})
+    return nemds
 
 
 def nemd_histogram_png(values: Mapping[str, np.ndarray], title: str, bins: int = 30) -> bytes:

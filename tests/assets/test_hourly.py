@@ -40,6 +40,8 @@ def test_hourly_assets_materialise(tmp_path):
         metadata = instance.get_latest_materialization_event(AssetKey("hourly_model")).asset_materialization.metadata
         shift_range = metadata["hour_level_shift_logits"].value
         ratio = metadata["residual_ratio_per_level_bin"].value
+        series_metadata = instance.get_latest_materialization_event(
+            AssetKey("hourly_series")).asset_materialization.metadata
     assert model.peak_hour == CONDITIONED and model.attributes == [*ATTRIBUTES, *HOUR_ATTRIBUTES]
     assert {k.split("@")[0] for k in model.training_cities} == {"alpha"}  # beta is held out
     assert np.shape(model.hour_level_shift) == (2, 24, 10)
@@ -52,6 +54,9 @@ def test_hourly_assets_materialise(tmp_path):
                                                                    axis=1).round(3).tolist()
         assert metadata["series_profiles"].value == ("hour of week" if model.series_calibration["weekly"]
                                                      else "hour of day x day type")
+    nemd_medians = series_metadata["nemd_per_hour_median"].value
+    assert sorted(nemd_medians) == ["AppShot", "data"] and all(0 <= v < 1 for v in nemd_medians.values())
+    assert (tmp_path / "figures" / "hourly" / "beta_nemd_per_hour.png").read_bytes()[:4] == b"\x89PNG"
     series = read_cube(assets / "hourly_series" / "beta.nc")
     assert series.attrs["series_calibration"].startswith("profile" if model.series_calibration else "none")
     assert series.shape == (48, 10, 12, 13) and series.attrs["label"] == "synthetic"

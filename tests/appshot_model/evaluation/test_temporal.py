@@ -3,7 +3,7 @@ import pytest
 
 from appshot_model.core.errors import AppshotInputError
 from appshot_model.evaluation.temporal import (ac_l1, ac_l1_per_pixel, acf_png, autocorrelation, data_ac_l1,
-                                               data_per_hour_nemd, nemd_histogram_png, per_hour_nemd, split_halves)
+                                               nemd_histogram_png, per_hour_nemd, per_hour_nemds, split_halves)
 
 
 def hourly(n_hours, period=24, shift=0, noise=0.2, pixels=3, seed=0):
@@ -42,7 +42,11 @@ def test_halves_data_row_and_per_hour_nemd():
     assert np.allclose(per_hour_nemd(maps, maps), 0.0)
     values = per_hour_nemd(maps, maps[::-1])
     assert values.shape == (6,) and (values > 0).any()
-    day_maps = np.abs(hourly(48 * 16, pixels=16)).reshape(48, 16, 16)
-    assert data_per_hour_nemd(day_maps).shape == (24,)
+    day_maps = np.abs(hourly(48 * 16, pixels=16)).reshape(48, 16, 16)   # two days of 16 x 16 maps
+    nemds = per_hour_nemds({"real": day_maps, "same": day_maps, "reversed": day_maps[::-1]}, max_hours=10)
+    assert sorted(nemds) == ["data", "reversed", "same"]
+    assert nemds["data"].shape == (10,) and nemds["same"].shape == (10,) and np.allclose(nemds["same"], 0.0)
+    np.testing.assert_allclose(nemds["data"][0], per_hour_nemd(day_maps[:1], day_maps[24:25])[0])  # hour 0 of each half
+    assert (nemds["reversed"] > 0).any()
     assert nemd_histogram_png({"data": values, "dg": values * 2}, "test")[:4] == b"\x89PNG"
     assert acf_png({"real": real}, "acf", max_lag=48)[:4] == b"\x89PNG"
