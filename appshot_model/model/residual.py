@@ -22,8 +22,8 @@ Calibration (training cities, after training): the model's profile of every cell
 level (:data:`LEVEL_BINS`): the mean real unit profile shape per group and service (hour-of-week groups when
 the training cities repeat their week, :data:`WEEKLY_VARIANCE_RATIO`), the real / model level per service,
 and per service an upper quantile of the cells' real residual ratios (the target ratio,
-:data:`RATIO_QUANTILE`) and the median share of the residual in its calendar-day means (real residuals persist over the day: 0.3-0.5 on
-the demo world, 0.7-0.8 on SpectraGAN's, 1/24 for independent hours).
+:data:`RATIO_QUANTILE`) and the median share of the residual in its calendar-day means (real residuals
+persist over the day: 0.3-0.5 on the demo world, 0.7-0.8 on SpectraGAN's, 1/24 for independent hours).
 
 Generation (:func:`calibrate_series_values`): the series' maps and :data:`SERIES_PROFILE_DRAWS` extra draws
 per group give the model's profile on the city, hence each cell's bin and level; the cell's profile becomes
@@ -262,8 +262,8 @@ def calibrate_series(artefact: ModelArtefact, contexts: Mapping[str, xr.DataArra
     if log is not None:
         log(f"series calibration ({'hour-of-week' if weekly else 'hour-of-day x day-type'} profiles) per level bin: "
             "residual ratio " + ", ".join(f"{r:.2f}" for r in target.mean(axis=1)) + "; day share "
-            + ", ".join(f"{s:.2f}" for s in daily.mean(axis=1)) + f" (means over services); level factors {level_factor.min():.2f} .. "
-            f"{level_factor.max():.2f}")
+            + ", ".join(f"{s:.2f}" for s in daily.mean(axis=1))
+            + f" (means over services); level factors {level_factor.min():.2f} .. {level_factor.max():.2f}")
     return {"level_edges": [float(e) for e in edges], "weekly": weekly, "profile_shape": shape.round(6).tolist(),
             "level_factor": level_factor.round(6).tolist(),
             "residual_ratio": target.round(6).tolist(), "day_share": daily.round(6).tolist()}
