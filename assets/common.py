@@ -7,7 +7,7 @@ from typing import TypeVar
 
 import numpy as np
 import xarray as xr
-from dagster import MultiPartitionKey
+from dagster import AllPartitionMapping, AssetIn, MultiPartitionKey
 
 from appshot_model.core.errors import AppshotInputError
 from appshot_model.core.seeds import derive_seed
@@ -18,6 +18,13 @@ T = TypeVar("T")
 ALL_AS_DICT = {"as_dict": True}
 #: Input metadata key: the input is None while the upstream asset has never been materialised.
 OPTIONAL_INPUT = "optional"
+
+
+def every_city_cube() -> dict[str, AssetIn]:
+    """Inputs ``context_cube`` and ``traffic_cube`` of every city, as ``{city: cube}`` (for models trained once
+    on all training cities)."""
+    return {name: AssetIn(partition_mapping=AllPartitionMapping(), metadata=ALL_AS_DICT)
+            for name in ("context_cube", "traffic_cube")}
 
 
 def by_city(values: Mapping[str, T]) -> dict[str, T]:

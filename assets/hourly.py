@@ -6,8 +6,7 @@ import time
 
 import numpy as np
 import xarray as xr
-from dagster import (AllPartitionMapping, AssetExecutionContext, AssetIn, AssetsDefinition, MetadataValue,
-                     PartitionsDefinition, asset)
+from dagster import AssetExecutionContext, AssetsDefinition, MetadataValue, PartitionsDefinition, asset
 
 from appshot_model.core.plots import curves_png
 from appshot_model.evaluation.temporal import DEFAULT_MAX_LAG, ac_l1, acf_png, nemd_histogram_png, per_hour_nemds
@@ -16,7 +15,7 @@ from appshot_model.model.fit import load_run_config
 from appshot_model.model.hours import context_attributes, train_hour_conditioned_model
 from appshot_model.series.stitched import DEFAULT_RHO, generate_hourly_series
 from appshot_model.usecases.slicing import PERIODS_H, efficiency_png, efficiency_table
-from assets.common import ALL_AS_DICT, by_city, training_cities, training_days
+from assets.common import by_city, every_city_cube, training_cities, training_days
 from assets.metadata import png_metadata
 from assets.resources import AppshotSettings
 
@@ -25,8 +24,7 @@ def build_hourly_assets(city_partitions: PartitionsDefinition) -> list[AssetsDef
     """``hourly_model`` (one, all hours), ``hourly_series`` and ``series_slicing`` (one per city)."""
 
     @asset(group_name="hourly", io_manager_key="model_io_manager", kinds={"pytorch"},
-           ins={"context_cube": AssetIn(partition_mapping=AllPartitionMapping(), metadata=ALL_AS_DICT),
-                "traffic_cube": AssetIn(partition_mapping=AllPartitionMapping(), metadata=ALL_AS_DICT)})
+           ins=every_city_cube())
     def hourly_model(context: AssetExecutionContext, settings: AppshotSettings, attribute_selection: dict,
                      context_cube: dict[str, xr.DataArray], traffic_cube: dict[str, xr.DataArray]) -> ModelArtefact:
         """One AppShot model for every hour of day, weekday and weekend, conditioned on the hour through
@@ -87,10 +85,10 @@ def build_hourly_assets(city_partitions: PartitionsDefinition) -> list[AssetsDef
                 **png_metadata(nemd_histogram_png(nemds, f"{city}: per-hour NEMD of total traffic (coarse, "
                                                          f"{len(nemds['AppShot'])} hours)"),
                                settings.figures_dir() / "hourly" / f"{city}_nemd_per_hour.png", "nemd_per_hour")}
+        series.attrs["acl1_model"] = round(ac_l1(totals["real"], totals["synthetic"], lags), 3)
         context.add_output_metadata({
             "hours": int(series.sizes["time"]), "noise_rho": rho, "label": series.attrs["label"],
-            "series_calibration": series.attrs["series_calibration"],
-            "acl1_total": round(ac_l1(totals["real"], totals["synthetic"], lags), 3),
+            "series_calibration": series.attrs["series_calibration"], "acl1_total": series.attrs["acl1_model"],
             **png_metadata(acf_png(totals, f"{city}: mean autocorrelation of total traffic", lags),
                            settings.figures_dir() / "hourly" / f"{city}_acf.png", "autocorrelation"),
             **png_metadata(curves_png(profile, f"{city}: mean total traffic by hour (bit/s)", xlabel="hour of day"),

@@ -19,7 +19,7 @@ from appshot_model.core.plots import map_grid_png, sample_rows, shown_services
 from appshot_model.release import PublishResult, ReleasePart
 from appshot_model.release import build as release_build
 from appshot_model.release import publish_release, verify_release
-from appshot_model.release.build import parts_from_run_dir, training_label
+from appshot_model.release.build import parts_from_run_dir, series_from_run_dir, training_label
 from assets.common import OPTIONAL_INPUT
 from assets.metadata import png_metadata
 from assets.privacy import audit_of_part
@@ -130,19 +130,23 @@ def release_asset(assets_dir: str | None) -> AssetsDefinition:
                 privacy_audit: list) -> dict:
         """Every generated city x peak hour of the run gathered into one versioned release, with the
         leave-one-city-out fidelity table of ``evaluation_report`` in its dataset card (the card says
-        so when the evaluation has not been run) and the privacy figures; runs after the blocking privacy gate."""
+        so when the evaluation has not been run) and the privacy figures; runs after the blocking privacy gate.
+        The hourly series of those cities that the run folder holds (``hourly_series``, ``dg_series``, when
+        materialised) go in too, with a card section."""
         parts = parts_from_run_dir(run_folder(settings, assets_dir))
         for part in parts:
             part.privacy = audit_of_part(privacy_audit, part.city, part.hour, str(part.snapshots.attrs["model_hash"]),
                                          part.seed)
         fidelity = {"leave_one_city_out": evaluation_report["table"]} if evaluation_report else None
-        result = publish_release(parts, Path(settings.data_dir) / "releases", fidelity=fidelity)
+        series = series_from_run_dir(run_folder(settings, assets_dir), sorted({p.city for p in parts}))
+        result = publish_release(parts, Path(settings.data_dir) / "releases", fidelity=fidelity, series=series)
         verified = _verify(result)
         first = parts[0]
         png = preview_png(first.snapshots, f"{first.city}, {first.hour}: synthetic (release {result.release_id})")
         context.add_output_metadata({
             **release_metadata(result, verified), "parts": MetadataValue.text(
                 ", ".join(f"{p.city}/{p.hour}" for p in parts)),
+            "hourly_series": MetadataValue.text(", ".join(f"{p.city}/{p.method}" for p in series) or "none"),
             **png_metadata(png, settings.figures_dir() / "release" / f"{result.release_id}.png", "preview")})
         return {"release_id": result.release_id, "path": str(result.path), "status": result.status,
                 "parts": [f"{p.city}/{p.hour}" for p in parts]}

@@ -54,6 +54,13 @@ class AppshotSettings(ConfigurableResource):
         description="Hour-to-hour correlation of the generator's noise in hourly series (None: the value calibrated "
                     "on the demo world, appshot_model.series.stitched.DEFAULT_RHO; 0: independent hours).")
 
+    dg_days: int = Field(default=21, ge=7, description="Days of each training city's hourly cube the DG-style series "
+                                                       "model (dg_model asset) trains on (at least a week: the naive "
+                                                       "baseline fitted beside it needs every hour of the week).")
+    dg_train_cells: int = Field(default=2000, ge=10, description="Cells drawn from the training cities for dg_model.")
+    dg_steps: int | None = Field(default=None, ge=0, description="dg_model's generator updates (None: DGOptions' "
+                                                                 "default, 800).")
+
     def figures_dir(self) -> Path:
         return Path(self.data_dir) / "figures"
 

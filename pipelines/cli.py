@@ -269,12 +269,13 @@ def generate(
              "it, regions of 500 x 500 cells or more use a local cluster, smaller ones local threads.")] = None,
     hours: Annotated[str | None, typer.Option(
         help="Hourly series instead of peak snapshots: hours of day, e.g. 0-23 or 8,12,17. --model is then an "
-             "hour-conditioned model or a folder of per-hour models 00..23; writes <out>/<region>-hourly.nc.")] = None,
+             "hour-conditioned model, a folder of per-hour models 00..23, or the DG series model (the dg_model "
+             "asset's folder); writes <out>/<region>-hourly.nc.")] = None,
     days: Annotated[int, typer.Option(help="With --hours: days of series to generate.")] = 7,
     start: Annotated[str, typer.Option(help="With --hours: first day of the series (YYYY-MM-DD).")] = "2026-03-02",
     rho: Annotated[float | None, typer.Option(
-        help="With --hours: hour-to-hour correlation of the generator's noise (default: the demo world's "
-             "calibrated value; 0 = independent hours).")] = None,
+        help="With --hours and an AppShot model: hour-to-hour correlation of the generator's noise (default: the "
+             "demo world's calibrated value; 0 = independent hours).")] = None,
 ) -> None:
     """Generate synthetic snapshots (or, with --hours, hourly series) for a region from its context, without Dagster.
 
@@ -315,7 +316,9 @@ def _generate_series(model: Path, region: Path, out: Path, hours: str, days: int
     except AppshotStorageError as exc:
         raise _fail(exc, 1) from None
     console.print(f"hourly series written: {path} ({series.sizes['time']} hours x {series.sizes['service']} services "
-                  f"x {series.sizes['y']} x {series.sizes['x']} cells, noise rho {series.attrs['noise_rho']:g})")
+                  f"x {series.sizes['y']} x {series.sizes['x']} cells, "
+                  + (f"noise rho {series.attrs['noise_rho']:g})" if "noise_rho" in series.attrs
+                     else f"{series.attrs['method']})"))
 
 
 @release_app.command("build")
@@ -327,14 +330,19 @@ def release_build(
     hour: Annotated[list[str] | None, typer.Option(help="Only these peak hours (repeatable).")] = None,
     fidelity: Annotated[Path | None, typer.Option(help="Fidelity table (JSON or CSV) for the dataset card.")] = None,
     title: Annotated[str, typer.Option(help="Title of the dataset card.")] = "",
+    series: Annotated[bool, typer.Option(help="Include the hourly series of the released cities that the run "
+                                              "folder holds (hourly_series/, dg_series/).")] = True,
 ) -> None:
-    """Gather every generated city x peak hour of a run into one versioned release folder."""
+    """Gather every generated city x peak hour of a run (and the cities' hourly series) into one versioned release
+    folder."""
     from appshot_model.release import publish_release
-    from appshot_model.release.build import parts_from_run_dir, read_fidelity
+    from appshot_model.release.build import parts_from_run_dir, read_fidelity, series_from_run_dir
 
     try:
         parts = parts_from_run_dir(run_dir, city, hour)
-        result = publish_release(parts, releases, fidelity=read_fidelity(fidelity), title=title, progress=True)
+        hourly = series_from_run_dir(run_dir, sorted({p.city for p in parts})) if series else []
+        result = publish_release(parts, releases, fidelity=read_fidelity(fidelity), title=title, progress=True,
+                                 series=hourly)
     except AppshotInputError as exc:
         raise _fail(exc) from None
     except AppshotStorageError as exc:

@@ -12,6 +12,7 @@ from dagster import AssetSelection, Definitions, define_asset_job
 from appshot_model.core.names import PEAK_HOURS
 from appshot_model.traffic.demo import DEMO_CITIES, DemoCity
 from assets.demo_world import build_demo_world_assets
+from assets.doppelganger import build_dg_assets
 from assets.evaluation import build_evaluation_assets
 from assets.features import build_feature_assets
 from assets.generation import build_generation_assets
@@ -75,6 +76,7 @@ def build_definitions(cities: Sequence[DemoCity] = DEMO_CITIES, hours: Sequence[
         *build_region_context_assets(region_partitions, regions_dir, hours_def),
         *build_session_assets(city_hour, cities_def),
         *build_hourly_assets(cities_def),
+        *build_dg_assets(cities_def),
     ]
     partitions = {"city": cities_def, "city_hour": city_hour, "hour": hours_def, "region": region_partitions,
                   None: None}

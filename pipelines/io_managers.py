@@ -97,18 +97,32 @@ class _ModelIO(_FileIO):
         return ModelArtefact.load(path)
 
 
+class _SeriesModelIO(_FileIO):
+    extension = ""
+
+    def write(self, obj: Any, path: str) -> None:
+        from appshot_model.series.trained import save_series_models
+
+        save_series_models(obj, path)
+
+    def read(self, path: str) -> Any:
+        from appshot_model.series.trained import load_series_models
+
+        return load_series_models(path)
+
+
 FORMATS: dict[str, type[_FileIO]] = {"cube": _CubeIO, "json": _JsonIO, "geoparquet": _GeoParquetIO,
-                                      "model": _ModelIO}
+                                      "model": _ModelIO, "series_model": _SeriesModelIO}
 
 
 class FileIOManager(ConfigurableIOManagerFactory):
     """Assets as files under ``base_path`` in one ``file_format``: ``cube`` (context, traffic and generated
     cubes as NetCDF), ``json`` (attribute selection, normalisation constants, scores), ``geoparquet``
-    (grids, one row per cell) or ``model`` (trained model artefacts, one directory each, loadable
-    without Dagster)."""
+    (grids, one row per cell), ``model`` (trained model artefacts, one directory each, loadable
+    without Dagster) or ``series_model`` (the DG-style series model with its naive baseline, one directory)."""
 
     base_path: str = DEFAULT_BASE_PATH
-    file_format: Literal["cube", "json", "geoparquet", "model"] = "json"
+    file_format: Literal["cube", "json", "geoparquet", "model", "series_model"] = "json"
 
     def create_io_manager(self, context) -> _FileIO:
         return FORMATS[self.file_format](base_path=UPath(self.base_path))
@@ -118,4 +132,4 @@ def io_managers(base_path: str) -> dict[str, ConfigurableIOManagerFactory]:
     """All IO managers of the code location, rooted at ``base_path``."""
     return {"io_manager": FileIOManager(base_path=base_path, file_format="json"),
             **{f"{kind}_io_manager": FileIOManager(base_path=base_path, file_format=kind)
-               for kind in ("cube", "geoparquet", "model")}}
+               for kind in ("cube", "geoparquet", "model", "series_model")}}

@@ -96,6 +96,23 @@ def write_cube(da: xr.DataArray, path: str | os.PathLike) -> Path:
     return path
 
 
+#: Calendar of the CF time axis written by :func:`write_hourly_series`.
+CF_CALENDAR = "proleptic_gregorian"
+
+
+def write_hourly_series(series: xr.DataArray, path: str | os.PathLike) -> Path:
+    """Write an hourly series as NetCDF (atomic) with a CF time axis: ``hours since`` its first hour,
+    calendar :data:`CF_CALENDAR`; CRS as rioxarray's ``spatial_ref`` grid mapping."""
+    if "time" not in series.dims or series.sizes["time"] < 1:
+        raise AppshotInputError(f"hourly series needs a 'time' dimension, got dims {series.dims}")
+    first = pd.Timestamp(series.time.values[0])
+    out = series.copy()
+    out.time.encoding = {"units": f"hours since {first:%Y-%m-%d %H:%M:%S}", "calendar": CF_CALENDAR,
+                         "dtype": "int64"}
+    out.time.attrs = {"standard_name": "time", "long_name": "start of the hour (naive local time)", "axis": "T"}
+    return write_cube(out, path)
+
+
 def load_netcdf(path: str | os.PathLike, what: str, variable: str | None = None) -> xr.DataArray:
     """One variable of a NetCDF file (the only data variable when ``variable`` is None), fully loaded,
     with its CRS; clear errors naming ``what`` and the file when it is absent, unreadable or has no CRS.

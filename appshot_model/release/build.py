@@ -22,7 +22,7 @@ from appshot_model.core.errors import AppshotInputError
 from appshot_model.core.io import exclusive_folder
 from appshot_model.core.names import PEAK_HOURS
 from appshot_model.release.card import OSM_LICENCE
-from appshot_model.release.layout import ReleasePart
+from appshot_model.release.layout import ReleasePart, SeriesPart
 from appshot_model.release.publish import PublishResult, write_release_dir
 
 GENERATED = "generated_snapshots"
@@ -115,6 +115,22 @@ def parts_from_run_dir(assets_dir: str | os.PathLike, cities: Sequence[str] | No
             context_sources=[{"name": f"context cube of {city}", "licence": source or "not recorded"}],
             training_label=labels[hour]))
     return parts
+
+
+#: Run-folder assets holding hourly series (``<asset>/<city>.nc``) -> release series method.
+SERIES_ASSETS = {"hourly_series": "appshot", "dg_series": "dg"}
+
+
+def series_from_run_dir(assets_dir: str | os.PathLike, cities: Sequence[str] | None = None) -> list[SeriesPart]:
+    """The hourly series a pipeline run folder holds (``hourly_series/<city>.nc``: AppShot, ``dg_series/<city>.nc``:
+    DG), for ``cities`` (default all); none is not an error (series are optional in a release)."""
+    root = Path(assets_dir)
+    found = []
+    for asset_name, method in SERIES_ASSETS.items():
+        for path in sorted((root / asset_name).glob("*.nc")):
+            if not cities or path.stem in cities:
+                found.append(SeriesPart(city=path.stem, method=method, series=read_cube(path)))
+    return found
 
 
 def check_attributes(artefact: Any, context: xr.DataArray, model_dir: Path, region_file: Path) -> xr.DataArray:

@@ -3,7 +3,8 @@
 The card says what the data is (SYNTHETIC model output, not measurements), how it was generated
 (model hash, seeds, sample counts), which context it was generated from and under which
 licences, the fidelity table when one is given, the privacy gate's figures per city x hour when
-the parts were audited, and how to cite AppShot.
+the parts were audited, the cities' hourly series with their AC-L1 when the release holds them, and how to
+cite AppShot.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import pandas as pd
+
 from appshot_model.core.io import atomic_path
 from appshot_model.core.names import PEAK_HOURS
-from appshot_model.release.layout import CARD_JSON, CARD_MD, ReleasePart
+from appshot_model.release.layout import CARD_JSON, CARD_MD, SERIES_METHODS, ReleasePart, SeriesPart, series_path
 
 CITATION_TEXT = ('C. Xu et al., "Generating Realistic City-Scale, Service-Level Mobile Traffic '
                  'Snapshots", IEEE Transactions on Network and Service Management (TNSM), 2022.')
@@ -27,6 +30,7 @@ CITATION_BIBTEX = """@article{xu2022appshot,
 SYNTHETIC_NOTICE = ("SYNTHETIC DATA. Every traffic value in this release was produced by a generative "
                     "model (the AppShot conditional GAN) from public context; none is a measurement "
                     "of any operator's network.")
+SERIES_NOTICE = " The hourly series marked `dg` come from a DoppelGANger-style per-cell series model instead."
 PRIVACY_COLUMNS = ("members", "held_out", "dcr_ratio", "attack_auc", "attack_p_value", "status")
 OSM_LICENCE = {"name": "OpenStreetMap", "licence": "ODbL-1.0",
                "attribution": "(c) OpenStreetMap contributors"}
@@ -55,11 +59,22 @@ def _part_record(part: ReleasePart, recorded_model_files: Mapping[str, str]) -> 
     }
 
 
+def _series_record(part: SeriesPart) -> dict:
+    times = pd.DatetimeIndex(part.series.time.values)
+    attrs = part.series.attrs
+    return {"city": part.city, "method": part.method, "generator": SERIES_METHODS[part.method],
+            "file": series_path(part.city, part.method).as_posix(), "hours": len(times),
+            "first_hour": f"{times[0]:%Y-%m-%d %H:%M}", "last_hour": f"{times[-1]:%Y-%m-%d %H:%M}",
+            "services": [str(v) for v in part.series.service.values], "units": str(attrs.get("units", "")),
+            "seed": int(attrs.get("seed", -1)),
+            "acl1": {k.removeprefix("acl1_"): float(v) for k, v in attrs.items() if k.startswith("acl1_")}}
+
+
 def card_dict(release_id: str, release_date: str, parts: Sequence[ReleasePart],
               model_files: Mapping[str, Mapping[str, str]], fidelity: Mapping[str, Sequence[Mapping]] | None,
-              title: str = "") -> dict:
+              title: str = "", series: Sequence[SeriesPart] = ()) -> dict:
     """The JSON card. ``model_files``: hour -> {file in the release: sha256}; ``fidelity``:
-    hour (or any key) -> table rows (dicts of metric name -> value)."""
+    hour (or any key) -> table rows (dicts of metric name -> value); ``series``: the cities' hourly series."""
     sources: list[dict] = []
     for part in parts:
         for source in part.context_sources:
@@ -70,7 +85,7 @@ def card_dict(release_id: str, release_date: str, parts: Sequence[ReleasePart],
         "release_id": release_id,
         "release_date": release_date,
         "label": "synthetic",
-        "notice": SYNTHETIC_NOTICE,
+        "notice": SYNTHETIC_NOTICE + (SERIES_NOTICE if any(p.method == "dg" for p in series) else ""),
         "description": ("Per-service mobile traffic snapshots on a 250 m grid at weekday peak hours, "
                         "generated for each city from its context (population, land use, points of "
                         "interest) by an AppShot model trained on other data."),
@@ -82,6 +97,7 @@ def card_dict(release_id: str, release_date: str, parts: Sequence[ReleasePart],
                             "licences of their sources listed under context_sources",
                     "sources": sources},
         "fidelity": {str(k): [dict(r) for r in rows] for k, rows in fidelity.items()} if fidelity else None,
+        "series": [_series_record(p) for p in series],
         "citation": {"text": CITATION_TEXT, "bibtex": CITATION_BIBTEX},
     }
 
@@ -97,6 +113,21 @@ def _markdown_table(rows: Sequence[Mapping]) -> list[str]:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(row.get(c, "")) for c in columns) + " |" for row in rows]
     return lines
+
+
+def _series_markdown(series: Sequence[Mapping]) -> list[str]:
+    if not series:
+        return []
+    rows = [{"city": r["city"], "method": r["method"], "file": f"`{r['file']}`", "hours": r["hours"],
+             "from": r["first_hour"], "to": r["last_hour"], "services": len(r["services"]), "units": r["units"],
+             "seed": r["seed"], **{f"AC-L1 {k}": v for k, v in r["acl1"].items()}} for r in series]
+    return ["## Hourly series", "",
+            "Synthetic hourly traffic per cell and service, NetCDF `[time, service, y, x]` with a CF time axis and "
+            "the CRS. AC-L1 (docs/hourly.md): mean over cells of the L1 distance between the autocorrelation "
+            "functions of the city's real and synthetic total traffic (0 = same; `data` = the real series' two "
+            "halves, `naive` = the nearest training cell's weekly profile + noise), as measured by the pipeline "
+            "when it generated the series. These files are checked against the manifest's checksums; "
+            "`verify` regenerates only the snapshots.", "", *_markdown_table(rows), ""]
 
 
 def card_markdown(card: Mapping) -> str:
@@ -131,6 +162,7 @@ def card_markdown(card: Mapping) -> str:
     else:
         out += ["No fidelity table was provided with this release (in the pipeline: the `evaluation_report` "
                 "asset had not been materialised when it was built).", ""]
+    out += _series_markdown(card.get("series") or [])
     audited = [p for p in card["parts"] if p.get("privacy")]
     if audited:
         out += ["## Privacy", "",

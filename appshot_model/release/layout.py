@@ -32,6 +32,7 @@ ITEM = "item.json"
 NETCDF = "snapshots.nc"
 GRID = "grid.parquet"
 COG_DIR = "cog"
+SERIES_DIR = "series"
 MODELS_DIR = "models"
 CONTEXT_DIR = "context"
 STAGING_PREFIX = ".staging-"
@@ -128,6 +129,38 @@ class ReleasePart:
     @property
     def n_samples(self) -> int:
         return int(self.snapshots.sizes["sample"])
+
+
+def series_path(city: str, method: str) -> Path:
+    return Path(SERIES_DIR) / city / f"{method}-hourly.nc"
+
+
+#: Series methods a release takes: name in the release -> what generated them.
+SERIES_METHODS = {"appshot": "AppShot hourly series (one hour-conditioned model, series calibration)",
+                  "dg": "DoppelGANger-style per-cell series model"}
+
+
+@dataclass
+class SeriesPart:
+    """One city's synthetic hourly series ``[time, service, y, x]`` (attrs ``label="synthetic"``, ``seed``;
+    ``acl1_*`` scores against the city's real series when the pipeline measured them) by ``method``."""
+
+    city: str
+    method: str
+    series: xr.DataArray
+
+    def __post_init__(self) -> None:
+        check_part_name(self.city, "city")
+        if self.method not in SERIES_METHODS:
+            raise AppshotInputError(f"series method {self.method!r} of {self.city}; expected one of "
+                                    f"{list(SERIES_METHODS)}")
+        if tuple(self.series.dims) != ("time", "service", "y", "x"):
+            raise AppshotInputError(f"{self.method} series of {self.city} have dims {self.series.dims}, expected "
+                                    "('time', 'service', 'y', 'x')")
+        if self.series.attrs.get("label") != "synthetic":
+            label = self.series.attrs.get("label")
+            raise AppshotInputError(f"{self.method} series of {self.city} carry label={label!r}; only model output "
+                                    "labelled 'synthetic' can be released")
 
 
 def is_release_dir(path: Path) -> bool:

@@ -1,7 +1,8 @@
 """``appshot generate --hours``: hourly series of a region from its real context, without Dagster.
 
-A model folder holds either one hour-conditioned artefact (``model.json`` at its top) or one artefact per
-hour of day in sub-folders ``00`` .. ``23`` (the paper's 24 models; only the hours asked for are needed).
+A model folder holds either one hour-conditioned artefact (``model.json`` at its top), one artefact per
+hour of day in sub-folders ``00`` .. ``23`` (the paper's 24 models; only the hours asked for are needed), or
+the DG-style series model (``dg.pt``, the ``dg_model`` asset; :mod:`appshot_model.series.trained`).
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from typing import Any
 import pandas as pd
 import xarray as xr
 
+from appshot_model.core.cube import write_hourly_series
 from appshot_model.core.errors import AppshotInputError
 from appshot_model.model.artefact import MODEL_FILE, ModelArtefact
 from appshot_model.model.hours import HOURS, context_attributes
-from appshot_model.series.stitched import HourlyModels, generate_hourly_series, write_hourly_series
+from appshot_model.series.stitched import HourlyModels, generate_hourly_series
+from appshot_model.series.trained import generate_series_cube, is_series_model_folder, load_series_models
 
 
 def load_hourly_models(model_dir: str | os.PathLike, hours: Sequence[int]) -> HourlyModels:
@@ -59,12 +62,14 @@ def generate_region_series(model_dir: str | os.PathLike, region_file: str | os.P
                            context_builder: Callable[..., tuple[xr.DataArray, dict]] | None = None,
                            allow_missing_layers: bool = False) -> xr.DataArray:
     """Build the region's context, generate its hourly series at ``hours`` for ``days`` days from ``start``
-    (noise correlation ``rho``) and write it as NetCDF ``[time, service, y, x]`` to ``out_file`` (atomic)."""
+    (AppShot: noise correlation ``rho``; DG ignores it) and write it as NetCDF ``[time, service, y, x]`` to
+    ``out_file`` (atomic)."""
     region_file = Path(region_file)
     if not region_file.is_file():
         raise AppshotInputError(f"region file {region_file} does not exist")
     times = series_times(hours, days, start)
-    models = load_hourly_models(model_dir, hours)
+    series_model = is_series_model_folder(model_dir)
+    models = load_series_models(model_dir) if series_model else load_hourly_models(model_dir, hours)
     if region_loader is None:
         from appshot_model.context.region import load_region as region_loader  # type: ignore[no-redef]
     if context_builder is None:
@@ -74,10 +79,17 @@ def generate_region_series(model_dir: str | os.PathLike, region_file: str | os.P
     region = region_loader(region_file)
     name = str(getattr(region, "name", region_file.stem))
     context, _ = context_builder(region, progress=progress)
-    needed = context_attributes(models if isinstance(models, ModelArtefact) else models[hours[0]])
+    if series_model:
+        needed = models.attributes
+    else:
+        needed = context_attributes(models if isinstance(models, ModelArtefact) else models[hours[0]])
     context = check_model_attributes(context, needed, model=f"model {model_dir}",
                                      allow_missing_layers=allow_missing_layers)
-    series = generate_hourly_series(models, context, times, seed, rho, progress=progress)
+    if series_model:  # DG generates consecutive hours; the hours of day asked for are kept
+        every = series_times(range(24), days, start)
+        series = generate_series_cube(models, context, every, seed).sel(time=times)
+    else:
+        series = generate_hourly_series(models, context, times, seed, rho, progress=progress)
     series.attrs["region"] = name
     write_hourly_series(series, out_file)
     return series

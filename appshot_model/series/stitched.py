@@ -24,9 +24,7 @@ per hour of day (keys 0-23), all with the same noise shape.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -34,7 +32,7 @@ import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
-from appshot_model.core.cube import grid_of, make_traffic_cube, write_cube
+from appshot_model.core.cube import grid_of, make_traffic_cube
 from appshot_model.core.errors import AppshotInputError
 from appshot_model.evaluation.temporal import autocorrelation
 from appshot_model.model.artefact import ModelArtefact
@@ -46,8 +44,6 @@ from appshot_model.model.residual import calibrate_series_values, hour_groups
 from appshot_model.traffic.peaks import weekday_mask
 
 HourlyModels = ModelArtefact | Mapping[int, ModelArtefact]
-#: Calendar of the CF time axis written by :func:`write_hourly_series`.
-CF_CALENDAR = "proleptic_gregorian"
 #: Default noise correlation: :func:`calibrate_rho` on the demo world (hour-conditioned model, F = 16, 1200 steps;
 #: training city valencia, first week: real residual lag-1 0.380, generated 0.383 at rho = 0.4; docs/hourly.md).
 DEFAULT_RHO = 0.4
@@ -162,16 +158,3 @@ def calibrate_rho(models: HourlyModels, context_cube: xr.DataArray, real: xr.Dat
                  for rho in candidates}
     best = min(generated, key=lambda rho: (abs(generated[rho] - target), rho))
     return best, target, generated
-
-
-def write_hourly_series(series: xr.DataArray, path: str | os.PathLike) -> Path:
-    """Write an hourly series as NetCDF (atomic) with a CF time axis: ``hours since`` its first hour,
-    calendar :data:`CF_CALENDAR`; CRS as rioxarray's ``spatial_ref`` grid mapping."""
-    if "time" not in series.dims or series.sizes["time"] < 1:
-        raise AppshotInputError(f"hourly series needs a 'time' dimension, got dims {series.dims}")
-    first = pd.Timestamp(series.time.values[0])
-    out = series.copy()
-    out.time.encoding = {"units": f"hours since {first:%Y-%m-%d %H:%M:%S}", "calendar": CF_CALENDAR,
-                         "dtype": "int64"}
-    out.time.attrs = {"standard_name": "time", "long_name": "start of the hour (naive local time)", "axis": "T"}
-    return write_cube(out, path)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+import pandas as pd
 import pytest
 
-from appshot_model.core.cube import write_cube
+from appshot_model.core.cube import read_cube, write_cube
 from appshot_model.core.errors import AppshotInputError
 from appshot_model.release import publish_release, verify_release
-from appshot_model.release.build import generate_for_region, parts_from_run_dir, read_fidelity
+from appshot_model.release.build import generate_for_region, parts_from_run_dir, read_fidelity, series_from_run_dir
+from appshot_model.release.layout import SeriesPart
 
 
 @pytest.fixture
@@ -88,3 +91,45 @@ def test_parts_from_run_dir(fakes, tmp_path):
     result = publish_release(parts, tmp_path / "releases", fidelity=read_fidelity(fidelity))
     assert "| metric | appshot | data |" in (result.path / "card.md").read_text()
     assert verify_release(result.path, load_model=fakes.FakeArtefact, generate=fakes.fake_generate).ok
+
+
+def hourly_cube(label: str = "synthetic", **attrs):
+    from appshot_model.core.cube import make_traffic_cube
+    from tests.appshot_model.release.conftest import GRID
+
+    values = np.random.default_rng(4).gamma(2.0, 50.0, (48, 2, GRID.height, GRID.width)).astype("float32")
+    return make_traffic_cube(values, pd.date_range("2026-03-02", periods=48, freq="h"), ["video", "social"], GRID,
+                             label=label, seed=5, **attrs)
+
+
+def test_release_takes_the_cities_hourly_series(fakes, tmp_path):
+    assets = tmp_path / "assets"
+    part = fakes.make_part(tmp_path, "aurora", "morning", seed=1)
+    write_cube(part.snapshots, assets / "generated_snapshots" / "aurora" / "morning.nc")
+    write_cube(part.context, assets / "context_cube" / "aurora.nc")
+    fakes.make_model_dir(assets / "trained_model" / "morning")
+    write_cube(hourly_cube(acl1_model=3.5, acl1_naive=4.25, acl1_data=2.0), assets / "dg_series" / "aurora.nc")
+    write_cube(hourly_cube(acl1_model=3.0), assets / "hourly_series" / "aurora.nc")
+    write_cube(hourly_cube(), assets / "hourly_series" / "borealis.nc")  # a city without snapshots: left out
+    parts = parts_from_run_dir(assets, model_loader=fakes.FakeArtefact)
+    series = series_from_run_dir(assets, ["aurora"])
+    assert [(s.city, s.method) for s in series] == [("aurora", "appshot"), ("aurora", "dg")]
+    result = publish_release(parts, tmp_path / "releases", series=series)
+    written = read_cube(result.path / "series" / "aurora" / "dg-hourly.nc")
+    assert written.shape == (48, 2, 6, 8) and written.attrs["label"] == "synthetic"
+    assert "SYNTHETIC" in written.attrs["comment"] and written.rio.crs.to_epsg() == 32632
+    assert "series/aurora/dg-hourly.nc" in json.loads((result.path / "manifest.json").read_text())["files"]
+    card = json.loads((result.path / "card.json").read_text())
+    record = next(r for r in card["series"] if r["method"] == "dg")
+    assert record["acl1"] == {"model": 3.5, "naive": 4.25, "data": 2.0} and record["hours"] == 48
+    assert record["first_hour"] == "2026-03-02 00:00" and "DoppelGANger" in card["notice"]
+    markdown = (result.path / "card.md").read_text()
+    assert "## Hourly series" in markdown and "`series/aurora/appshot-hourly.nc`" in markdown
+    assert verify_release(result.path, load_model=fakes.FakeArtefact, generate=fakes.fake_generate).ok
+    (result.path / "series" / "aurora" / "dg-hourly.nc").write_bytes(b"tampered")
+    assert any("dg-hourly.nc" in p for p in verify_release(result.path, regenerate=False).problems)
+    with pytest.raises(AppshotInputError, match="label='simulated'"):
+        SeriesPart("aurora", "dg", hourly_cube(label="simulated"))
+    with pytest.raises(AppshotInputError, match="appear twice"):
+        publish_release(parts, tmp_path / "again", series=[series[1], series[1]])
+    assert series_from_run_dir(tmp_path / "empty") == []

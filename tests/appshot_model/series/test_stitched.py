@@ -10,7 +10,7 @@ import pytest
 import torch
 import xarray as xr
 
-from appshot_model.core.cube import make_traffic_cube, read_cube
+from appshot_model.core.cube import CF_CALENDAR, make_traffic_cube, read_cube, write_hourly_series
 from appshot_model.core.errors import AppshotInputError
 from appshot_model.core.grid import Grid
 from appshot_model.model.config import ModelConfig
@@ -18,8 +18,7 @@ from appshot_model.model.generate import generate_map, prepare_context
 from appshot_model.model.hours import with_hour_context
 from appshot_model.model.noise import draw_noise
 from appshot_model.series.region import generate_region_series, load_hourly_models, series_file, series_times
-from appshot_model.series.stitched import (CF_CALENDAR, ar1_noise, calibrate_rho, generate_hourly_series, residual_lag1,
-                                           write_hourly_series)
+from appshot_model.series.stitched import ar1_noise, calibrate_rho, generate_hourly_series, residual_lag1
 from tests.appshot_model.model.test_generate import make_artefact, make_context
 from tests.appshot_model.model.test_hours import conditioned_artefact
 
