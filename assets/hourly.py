@@ -46,9 +46,9 @@ def build_hourly_assets(city_partitions: PartitionsDefinition) -> list[AssetsDef
             "hour_level_shift_logits": MetadataValue.json(
                 None if artefact.hour_level_shift is None else
                 [round(float(np.min(artefact.hour_level_shift)), 3), round(float(np.max(artefact.hour_level_shift)), 3)]),
-            "residual_ratio_per_level_bin": MetadataValue.json(
+            "residual_cv_per_level_bin": MetadataValue.json(
                 None if artefact.series_calibration is None else
-                np.mean(artefact.series_calibration["residual_ratio"], axis=1).round(3).tolist()),
+                np.mean(artefact.series_calibration["residual_cv"], axis=1).round(3).tolist()),
             "day_share_per_level_bin": MetadataValue.json(
                 None if artefact.series_calibration is None else
                 np.mean(artefact.series_calibration["day_share"], axis=1).round(3).tolist()),

@@ -65,7 +65,7 @@ def main() -> None:
     generate_hourly_series(model, context, times, seed=0, rho=0.8)
     raw = time.perf_counter() - started
     model.series_calibration = {"level_edges": [], "weekly": False,  # the shapes of a trained model's
-                                "residual_ratio": np.full((1, len(SERVICES)), 1.8).tolist(),
+                                "residual_cv": np.full((1, len(SERVICES)), 1.0).tolist(),
                                 "day_share": np.full((1, len(SERVICES)), 0.3).tolist(),
                                 "profile_shape": np.ones((1, 48, len(SERVICES))).tolist(),
                                 "level_factor": np.ones((1, len(SERVICES))).tolist()}

@@ -89,7 +89,7 @@ class ModelArtefact:
     hour_level_shift: list[list[list[float]]] | None = None
     #: an hour-conditioned model's series calibration per level bin of a cell
     #: (``appshot_model.model.residual.calibrate_series``: ``level_edges``, ``weekly``, ``profile_shape``,
-    #: ``level_factor``, ``residual_ratio``, ``day_share``), applied by the hourly series generator; None: none
+    #: ``level_factor``, ``residual_cv``, ``day_share``), applied by the hourly series generator; None: none
     series_calibration: dict | None = None
     #: the model config as written in ``model.json`` when loaded: the hash stays the recorded one when a later
     #: version of appshot adds a config field (the loaded config takes its default)

@@ -21,14 +21,15 @@ Calibration (training cities, after training): the model's profile of every cell
 :data:`PROFILE_DRAWS` noise draws per group) gives the cell's level (its mean total). Per quantile bin of the
 level (:data:`LEVEL_BINS`): the mean real unit profile shape per group and service (hour-of-week groups when
 the training cities repeat their week, :data:`WEEKLY_VARIANCE_RATIO`), the real / model level per service,
-and per service an upper quantile of the cells' real residual ratios (the target ratio,
-:data:`RATIO_QUANTILE`) and the median share of the residual in its calendar-day means (real residuals
+and per service the median of the cells' real residual coefficient of variation (std of the residual over the
+cell's mean: the target) and the median share of the residual in its calendar-day means (real residuals
 persist over the day: 0.3-0.5 on the demo world, 0.7-0.8 on SpectraGAN's, 1/24 for independent hours).
 
 Generation (:func:`calibrate_series_values`): the series' maps and :data:`SERIES_PROFILE_DRAWS` extra draws
 per group give the model's profile on the city, hence each cell's bin and level; the cell's profile becomes
 its level times the bin's level factor and shape; the model's variation around its own profile is kept and
-scaled to the target ratio and day share, service by service; traffic is clipped at 0.
+scaled to the target coefficient of variation times that level, and the day share, service by service;
+traffic is clipped at 0.
 """
 
 from __future__ import annotations
@@ -60,10 +61,6 @@ PROFILE_DRAWS = 4
 SERIES_PROFILE_DRAWS = 2
 #: Quantile bins of a cell's level.
 LEVEL_BINS = 8
-#: Quantile of the real residual ratios of a level bin taken as its target. Too little residual costs AC-L1
-#: more than too much (the profile's periodic autocorrelation summed over a week of lags), and the demo folds
-#: scored best with an upper quantile (median / 0.75 / 0.9: mean AC-L1 of the total 15.2 / 14.7 / 14.6).
-RATIO_QUANTILE = 0.9
 #: Profiles are per hour of the week when the training cities' median cell residual variance around them is
 #: below this fraction of the variance around the 48-group profiles (degrees of freedom counted): the
 #: SpectraGAN cities repeat their week (0.03 / 0.21), the demo world has no day-of-week effect (0.97-1.02).
@@ -117,12 +114,12 @@ def cell_level(profile: np.ndarray, traffic_max) -> np.ndarray:
     return np.log10(np.maximum(total, 1e-12))
 
 
-def residual_ratio(residual: np.ndarray, profile: np.ndarray) -> np.ndarray:
+def residual_cv(residual: np.ndarray, profile: np.ndarray) -> np.ndarray:
     """``[...]`` std of ``residual [N, ...]`` (values minus their group means: pooled within groups, ``N - G``
-    degrees of freedom) over the std of the group means ``profile [G, ...]``; NaN where the profile is flat."""
-    spread = profile.std(axis=0)
+    degrees of freedom) over the mean of the group means ``profile [G, ...]``; NaN where that mean is 0."""
+    level = profile.mean(axis=0)
     std = np.sqrt(np.einsum("n...,n...->...", residual, residual) / max(len(residual) - len(profile), 1))
-    return np.divide(std, spread, out=np.full(spread.shape, np.nan), where=spread > 0)
+    return np.divide(std, level, out=np.full(level.shape, np.nan), where=level > 0)
 
 
 def day_means(residual: np.ndarray, days: np.ndarray) -> np.ndarray:
@@ -168,13 +165,13 @@ def _residual(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarr
 
 def real_profile(traffic: xr.DataArray, weekly: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Group means ``[G, S, H, W]`` of a real hourly cube ``[time, service, y, x]`` (per hour of the week with
-    ``weekly``), and per service and cell the residual ratio (:func:`residual_ratio`) and the residual's
+    ``weekly``), and per service and cell the residual's coefficient of variation (:func:`residual_cv`) and
     :func:`day_share`, ``[S, H, W]`` each. Needs at least 2 time steps in each group (one week, two with
     ``weekly``). The cube is not modified."""
     groups, n_groups = _checked_groups(traffic.time.values, weekly)
     values = np.array(traffic.transpose("time", "service", "y", "x").values, dtype=np.float64, copy=True)
     means = _residual(values, groups, n_groups)
-    return means, residual_ratio(values, means), day_share(values, calendar_days(traffic.time.values))
+    return means, residual_cv(values, means), day_share(values, calendar_days(traffic.time.values))
 
 
 def weekly_variance_ratio(traffic: xr.DataArray) -> np.ndarray:
@@ -209,8 +206,8 @@ def calibrate_series(artefact: ModelArtefact, contexts: Mapping[str, xr.DataArra
     """The series calibration from the training cities, per quantile bin of the level of the model's profile
     on their cells (``level_edges [bins - 1]``): the real cells' mean unit shape ``profile_shape [bins, G, S]``
     (:func:`unit_shapes`; hour-of-week groups when ``weekly``, see :data:`WEEKLY_VARIANCE_RATIO`),
-    and per service ``level_factor [bins, S]`` (real / model summed means), ``residual_ratio [bins, S]`` (the
-    :data:`RATIO_QUANTILE` quantile of the real ratios) and ``day_share [bins, S]`` (median real
+    and per service ``level_factor [bins, S]`` (real / model summed means), ``residual_cv [bins, S]`` (median
+    real :func:`residual_cv`) and ``day_share [bins, S]`` (median real
     :func:`day_share`). None when no city has a week of hourly data."""
     usable = {}
     for city in sorted(traffic):
@@ -226,20 +223,20 @@ def calibrate_series(artefact: ModelArtefact, contexts: Mapping[str, xr.DataArra
     weekly = bool(usable) and all(len(r) for r in week_ratios) and \
         float(np.median(np.concatenate(week_ratios))) < WEEKLY_VARIANCE_RATIO
     n_groups, n_services = (WEEK_GROUPS if weekly else GROUPS), len(artefact.services)
-    levels, ratios, shares, real_means, model_means = [], [], [], [], []
+    levels, cvs, shares, real_means, model_means = [], [], [], [], []
     for city, cube in usable.items():
-        means, ratio, share = real_profile(cube, weekly)
+        means, cv, share = real_profile(cube, weekly)
         samples, groups = profile_draws(HourMapGenerator(artefact, contexts[city]), derive_seed(seed, city), draws)
         model = group_means(samples, groups)
         levels.append(cell_level(model, artefact.normalisation.traffic_max).ravel())
-        ratios.append(ratio.reshape(n_services, -1))
+        cvs.append(cv.reshape(n_services, -1))
         shares.append(share.reshape(n_services, -1))
         real_means.append(means.reshape(n_groups, n_services, -1))
         model = model[DAY_GROUP_OF_WEEK_GROUP] if weekly else model
         model_means.append(model.reshape(n_groups, n_services, -1))
     if not levels or sum(len(v) for v in levels) < bins:
         return None
-    level, ratio, share = np.concatenate(levels), np.concatenate(ratios, axis=1), np.concatenate(shares, axis=1)
+    level, cv, share = np.concatenate(levels), np.concatenate(cvs, axis=1), np.concatenate(shares, axis=1)
     real, model = np.concatenate(real_means, axis=2), np.concatenate(model_means, axis=2)
     real_shape = unit_shapes(real)
     edges = np.quantile(level, np.linspace(0.0, 1.0, bins + 1)[1:-1])
@@ -255,18 +252,18 @@ def calibrate_series(artefact: ModelArtefact, contexts: Mapping[str, xr.DataArra
             real_sum, model_sum = real[:, :, cells].sum(axis=(0, 2)), model[:, :, cells].sum(axis=(0, 2))
             level_factor[b] = np.divide(real_sum, model_sum, out=np.ones_like(real_sum), where=model_sum > 0)
             for k in range(n_services):
-                if np.isfinite(ratio[k, cells]).any():
-                    target[b, k] = float(np.nanquantile(ratio[k, cells], RATIO_QUANTILE))
+                if np.isfinite(cv[k, cells]).any():
+                    target[b, k] = float(np.nanmedian(cv[k, cells]))
                 if np.isfinite(share[k, cells]).any():
                     daily[b, k] = float(np.nanmedian(share[k, cells]))
     if log is not None:
         log(f"series calibration ({'hour-of-week' if weekly else 'hour-of-day x day-type'} profiles) per level bin: "
-            "residual ratio " + ", ".join(f"{r:.2f}" for r in target.mean(axis=1)) + "; day share "
+            "residual CV " + ", ".join(f"{r:.2f}" for r in target.mean(axis=1)) + "; day share "
             + ", ".join(f"{s:.2f}" for s in daily.mean(axis=1))
             + f" (means over services); level factors {level_factor.min():.2f} .. {level_factor.max():.2f}")
     return {"level_edges": [float(e) for e in edges], "weekly": weekly, "profile_shape": shape.round(6).tolist(),
             "level_factor": level_factor.round(6).tolist(),
-            "residual_ratio": target.round(6).tolist(), "day_share": daily.round(6).tolist()}
+            "residual_cv": target.round(6).tolist(), "day_share": daily.round(6).tolist()}
 
 
 def calibrate_series_values(values: np.ndarray, times, maps: HourMapGenerator, seed: int,
@@ -275,8 +272,9 @@ def calibrate_series_values(values: np.ndarray, times, maps: HourMapGenerator, s
 
     The model's profile on the city (group means of the values and ``draws`` extra draws per group) gives each
     cell's level bin and level per service; its profile becomes that level times the bin's level factor and
-    profile shape. Each cell's variation around the model's profile is scaled to the target ratio to the new
-    profile, its calendar-day means and the rest separately so that the day means carry the target share.
+    profile shape. Each cell's variation around the model's profile is scaled to the target coefficient of
+    variation times the cell's new level, its calendar-day means and the rest separately so that the day means
+    carry the target share.
     Everything per service. Returns the overall residual factors ``[S, H, W]`` (target over the model's root
     mean square residual; the day means and the rest get their own, :func:`residual_scales`)."""
     calibration = maps.artefact.series_calibration
@@ -284,9 +282,9 @@ def calibrate_series_values(values: np.ndarray, times, maps: HourMapGenerator, s
         raise AppshotInputError("the model has no series calibration (series_calibration is None)")
     if draws < 1:
         raise AppshotInputError(f"draws must be >= 1 (every group needs a map for the profile), got {draws}")
-    dims = {"profile_shape": 3, "level_factor": 2, "residual_ratio": 2, "day_share": 2}
+    dims = {"profile_shape": 3, "level_factor": 2, "residual_cv": 2, "day_share": 2}
     if any(np.ndim(calibration.get(key)) != n for key, n in dims.items()):
-        raise AppshotInputError("the model's series calibration predates per-service profile shapes (expected "
+        raise AppshotInputError("the model's series calibration predates the current format (expected "
                                 f"{', '.join(f'{k} with {n} dimensions' for k, n in dims.items())}); "
                                 "retrain it or generate with calibrated=False")
     day_groups = hour_groups(times)
@@ -307,7 +305,7 @@ def calibrate_series_values(values: np.ndarray, times, maps: HourMapGenerator, s
         values[t] -= model[group]                                             # the residual, in place
     # a value's residual around a mean it is part of shrinks by 1 - 1 / n
     dof = float(np.sum(1.0 - 1.0 / counts[day_groups]))
-    target = np.moveaxis(np.asarray(calibration["residual_ratio"])[which], -1, 0) * profile.std(axis=0)
+    target = np.moveaxis(np.asarray(calibration["residual_cv"])[which], -1, 0) * level
     share = np.moveaxis(np.asarray(calibration["day_share"])[which], -1, 0)  # [S, H, W] both
     days = calendar_days(times)
     scale, day_scale, rest_scale = residual_scales(np.einsum("n...,n...->...", values, values),

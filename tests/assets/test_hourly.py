@@ -39,7 +39,7 @@ def test_hourly_assets_materialise(tmp_path):
         result = defs.resolve_job_def("hourly_series_job").execute_in_process(instance=instance, partition_key="beta")
         metadata = instance.get_latest_materialization_event(AssetKey("hourly_model")).asset_materialization.metadata
         shift_range = metadata["hour_level_shift_logits"].value
-        ratio = metadata["residual_ratio_per_level_bin"].value
+        cv = metadata["residual_cv_per_level_bin"].value
         series_metadata = instance.get_latest_materialization_event(
             AssetKey("hourly_series")).asset_materialization.metadata
     assert model.peak_hour == CONDITIONED and model.attributes == [*ATTRIBUTES, *HOUR_ATTRIBUTES]
@@ -47,8 +47,8 @@ def test_hourly_assets_materialise(tmp_path):
     assert np.shape(model.hour_level_shift) == (2, 24, 10)
     levels = np.asarray(model.hour_level_shift)
     assert shift_range == [round(float(levels.min()), 3), round(float(levels.max()), 3)]
-    assert ratio == (None if model.series_calibration is None else
-                     np.mean(model.series_calibration["residual_ratio"], axis=1).round(3).tolist())
+    assert cv == (None if model.series_calibration is None else
+                  np.mean(model.series_calibration["residual_cv"], axis=1).round(3).tolist())
     if model.series_calibration is not None:
         assert metadata["day_share_per_level_bin"].value == np.mean(model.series_calibration["day_share"],
                                                                    axis=1).round(3).tolist()

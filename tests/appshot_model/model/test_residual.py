@@ -60,7 +60,7 @@ def test_residual_scales_split_the_target_between_day_means_and_the_rest():
     np.testing.assert_allclose([day[0], rest[0] * 2.0], [1.0, 4.0], rtol=1e-6)
 
 
-def test_real_profile_gives_group_means_and_residual_ratio():
+def test_real_profile_gives_group_means_and_residual_cv():
     """Two weeks: a profile per group plus residuals +r / -r alternating within each group (group means exact)."""
     hours = 24 * 14
     groups = hour_groups(pd.date_range("2026-03-02", periods=hours, freq="h"))
@@ -69,13 +69,13 @@ def test_real_profile_gives_group_means_and_residual_ratio():
     residual = np.where(occurrence % 2 == 0, 1.0, -1.0)[:, None] * np.array([3.0, 0.5])
     cube = _cube(profile[groups] + residual).astype(np.float64)
     before = cube.values.copy()
-    means, ratio, share = real_profile(cube)
+    means, cv, share = real_profile(cube)
     np.testing.assert_array_equal(cube.values, before)                      # the input is left alone
-    assert means.shape == (GROUPS, 2, 1, 2) and ratio.shape == share.shape == (2, 1, 2)
+    assert means.shape == (GROUPS, 2, 1, 2) and cv.shape == share.shape == (2, 1, 2)
     np.testing.assert_allclose(means[:, 0, 0], 0.75 * profile, rtol=1e-5, atol=1e-5)
-    expected = np.array([3.0, 0.5]) * np.sqrt(hours / (hours - GROUPS)) / (np.array([1.0, 2.0]) * np.arange(48).std())
-    np.testing.assert_allclose(ratio[:, 0], [expected, expected], rtol=1e-5)   # services 3:1 of the total
-    assert np.isnan(real_profile(_cube(np.ones((hours, 2))))[1]).all()
+    expected = np.array([3.0, 0.5]) * np.sqrt(hours / (hours - GROUPS)) / profile.mean(axis=0)
+    np.testing.assert_allclose(cv[:, 0], [expected, expected], rtol=1e-5)   # services 3:1 of the total
+    assert np.isnan(real_profile(_cube(np.zeros((hours, 2))))[1]).all()   # no traffic: no CV
     with pytest.raises(AppshotInputError, match="a week"):
         real_profile(_cube(profile[groups][:24 * 6] + residual[:24 * 6]))  # Monday-Saturday: one weekend day
     with pytest.raises(AppshotInputError, match="two weeks"):
@@ -114,10 +114,10 @@ def test_profile_draws_are_seeded():
     assert not np.array_equal(profile_draws(maps, 2, draws=2)[0], first)
 
 
-def _calibration(shape: np.ndarray, level_factor: float = 1.0, ratio: float = 0.0, share: float = 0.5) -> dict:
+def _calibration(shape: np.ndarray, level_factor: float = 1.0, cv: float = 0.0, share: float = 0.5) -> dict:
     """One level bin: ``shape [G, 2]`` for both services."""
     return {"level_edges": [], "weekly": len(shape) == WEEK_GROUPS, "profile_shape": [shape.tolist()],
-            "level_factor": [[level_factor] * 2], "residual_ratio": [[ratio] * 2], "day_share": [[share] * 2]}
+            "level_factor": [[level_factor] * 2], "residual_cv": [[cv] * 2], "day_share": [[share] * 2]}
 
 
 def test_series_values_take_the_profile_shape_and_level_of_their_bin():
@@ -153,8 +153,13 @@ def test_series_values_take_the_profile_shape_and_level_of_their_bin():
     artefact.series_calibration = {"level_edges": [], "residual_ratio": [1.0], "profile_factor": [shape.tolist()]}
     with pytest.raises(AppshotInputError, match="retrain"):
         calibrate_series_values(values.copy(), times, maps, seed=1)
-    artefact.series_calibration = {**_calibration(shape), "residual_ratio": [0.0], "day_share": [0.5]}
+    artefact.series_calibration = {**_calibration(shape), "residual_cv": [0.0], "day_share": [0.5]}
     with pytest.raises(AppshotInputError, match="retrain"):                 # the first per-bin-only format
+        calibrate_series_values(values.copy(), times, maps, seed=1)
+    previous = _calibration(shape)
+    previous["residual_ratio"] = previous.pop("residual_cv")
+    artefact.series_calibration = previous
+    with pytest.raises(AppshotInputError, match="retrain"):                 # targets as std / std of the profile (before)
         calibrate_series_values(values.copy(), times, maps, seed=1)
     artefact.series_calibration = None
     with pytest.raises(AppshotInputError, match="series calibration"):
@@ -171,14 +176,14 @@ def test_training_calibrates_the_series_from_the_real_cells(two_week_world, tmp_
     model = train_hour_conditioned_model(contexts, traffic, attributes, TINY_MODEL, TINY_TRAINING, hours=[3, 12],
                                          hour_levels=False)
     calibration = model.series_calibration
-    assert calibration is not None and len(calibration["residual_ratio"]) == LEVEL_BINS
+    assert calibration is not None and len(calibration["residual_cv"]) == LEVEL_BINS
     assert len(calibration["level_edges"]) == LEVEL_BINS - 1 and np.all(np.diff(calibration["level_edges"]) >= 0)
     assert not calibration["weekly"]                      # the demo world has no day-of-week effect
     shape = np.asarray(calibration["profile_shape"])
     assert shape.shape == (LEVEL_BINS, GROUPS, len(model.services)) and (shape >= 0).all()
     np.testing.assert_allclose(shape.mean(axis=1), 1.0, atol=1e-5)   # unit shapes
     assert np.shape(calibration["level_factor"]) == (LEVEL_BINS, len(model.services))
-    for k, key in ((1, "residual_ratio"), (2, "day_share")):
+    for k, key in ((1, "residual_cv"), (2, "day_share")):
         assert np.shape(calibration[key]) == (LEVEL_BINS, len(model.services))
         for s, service in enumerate(model.services):
             values = np.concatenate([real_profile(t)[k][s].ravel() for t in traffic.values()])
@@ -205,4 +210,4 @@ def test_training_calibrates_the_series_from_the_real_cells(two_week_world, tmp_
     calibration = calibrate_series(model, contexts, weekly, seed=0)
     assert calibration["weekly"] and np.shape(calibration["profile_shape"]) == (LEVEL_BINS, WEEK_GROUPS,
                                                                                   len(model.services))
-    assert np.max(calibration["residual_ratio"]) < 1e-6
+    assert np.max(calibration["residual_cv"]) < 1e-6

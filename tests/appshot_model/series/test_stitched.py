@@ -190,22 +190,22 @@ def test_series_calibration_gives_the_profile_shape_and_residual_targets():
     raw_level = real_profile(raw)[0].sum(axis=(1, 2, 3)).mean()
     shape = 1.0 + 0.8 * np.sin(2 * np.pi * (np.arange(GROUPS) % 24 - 9) / 24)
     measured = {}
-    for target, share in ((0.5, 0.6), (2.0, 0.2)):
+    for target, share in ((0.3, 0.6), (0.6, 0.2)):                 # residual CV, day share
         artefact.series_calibration = {"level_edges": [], "weekly": False,
                                        "profile_shape": [np.stack([shape, shape], axis=1).tolist()],
-                                       "level_factor": [[1.0, 1.0]], "residual_ratio": [[target, target]],
+                                       "level_factor": [[1.0, 1.0]], "residual_cv": [[target, target]],
                                        "day_share": [[share, share]]}
         series = generate_hourly_series(artefact, context, times, seed=2, rho=0.4)
         assert series.attrs["series_calibration"].startswith("profile shape") and (series.values >= 0).all()
-        means, ratio, day_share = real_profile(series)
-        measured[target] = np.nanmedian(ratio)
+        means, cv, day_share = real_profile(series)
+        measured[target] = np.nanmedian(cv)
         assert abs(np.nanmedian(day_share) - share) < 0.1
         city = means.sum(axis=(1, 2, 3))
         assert np.corrcoef(city, shape)[0, 1] > 0.95
         # the mean over the 48 groups; clipping at 0 adds traffic when the variation is large
-        assert abs(city.mean() / raw_level - 1.0) < (0.05 if target < 1 else 0.25)
+        assert abs(city.mean() / raw_level - 1.0) < (0.05 if target < 0.5 else 0.25)
     np.testing.assert_array_equal(generate_hourly_series(artefact, context, times, 2, 0.4).values, series.values)
-    assert abs(measured[0.5] / 0.5 - 1.0) < 0.15 and abs(measured[2.0] / 2.0 - 1.0) < 0.15
+    assert abs(measured[0.3] / 0.3 - 1.0) < 0.15 and abs(measured[0.6] / 0.6 - 1.0) < 0.15
     for hours in (1, 6):                                          # under a day: the profile from the extra draws
         short = generate_hourly_series(artefact, context, times[:hours], seed=2, rho=0.4)
         assert short.shape[0] == hours and np.isfinite(short.values).all() and (short.values >= 0).all()
