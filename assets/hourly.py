@@ -20,6 +20,12 @@ from assets.metadata import png_metadata
 from assets.resources import AppshotSettings
 
 
+def _per_level_bin(artefact: ModelArtefact, key: str) -> MetadataValue:
+    """A series calibration entry ``[bins, S]`` as its mean over services per level bin (None: no calibration)."""
+    calibration = artefact.series_calibration
+    return MetadataValue.json(None if calibration is None else np.mean(calibration[key], axis=1).round(3).tolist())
+
+
 def build_hourly_assets(city_partitions: PartitionsDefinition) -> list[AssetsDefinition]:
     """``hourly_model`` (one, all hours), ``hourly_series`` and ``series_slicing`` (one per city)."""
 
@@ -46,12 +52,8 @@ def build_hourly_assets(city_partitions: PartitionsDefinition) -> list[AssetsDef
             "hour_level_shift_logits": MetadataValue.json(
                 None if artefact.hour_level_shift is None else
                 [round(float(np.min(artefact.hour_level_shift)), 3), round(float(np.max(artefact.hour_level_shift)), 3)]),
-            "residual_cv_per_level_bin": MetadataValue.json(
-                None if artefact.series_calibration is None else
-                np.mean(artefact.series_calibration["residual_cv"], axis=1).round(3).tolist()),
-            "day_share_per_level_bin": MetadataValue.json(
-                None if artefact.series_calibration is None else
-                np.mean(artefact.series_calibration["day_share"], axis=1).round(3).tolist()),
+            **{f"{key}_per_level_bin": _per_level_bin(artefact, key)
+               for key in ("residual_cv", "day_share", "day_persistence")},
             "series_profiles": "none" if artefact.series_calibration is None else
             "hour of week" if artefact.series_calibration["weekly"] else "hour of day x day type",
             **png_metadata(curves_png(artefact.history, "Hour-conditioned AppShot training losses"),

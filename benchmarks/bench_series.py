@@ -67,6 +67,7 @@ def main() -> None:
     model.series_calibration = {"level_edges": [], "weekly": False,  # the shapes of a trained model's
                                 "residual_cv": np.full((1, len(SERVICES)), 1.0).tolist(),
                                 "day_share": np.full((1, len(SERVICES)), 0.3).tolist(),
+                                "day_persistence": np.full((1, len(SERVICES)), 0.5).tolist(),
                                 "profile_shape": np.ones((1, 48, len(SERVICES))).tolist(),
                                 "level_factor": np.ones((1, len(SERVICES))).tolist()}
     started = time.perf_counter()

@@ -22,14 +22,16 @@ Calibration (training cities, after training): the model's profile of every cell
 level (:data:`LEVEL_BINS`): the mean real unit profile shape per group and service (hour-of-week groups when
 the training cities repeat their week, :data:`WEEKLY_VARIANCE_RATIO`), the real / model level per service,
 and per service the median of the cells' real residual coefficient of variation (std of the residual over the
-cell's mean: the target) and the median share of the residual in its calendar-day means (real residuals
-persist over the day: 0.3-0.5 on the demo world, 0.7-0.8 on SpectraGAN's, 1/24 for independent hours).
+cell's mean: the target), the median share of the residual in its calendar-day means (real residuals
+persist over the day: 0.3-0.5 on the demo world, 0.7-0.8 on SpectraGAN's, 1/24 for independent hours) and
+the median lag-1 correlation of those day means from one day to the next (SpectraGAN's drift: 0.84 / 0.90;
+the demo world's days are independent, -0.1, taken as 0).
 
 Generation (:func:`calibrate_series_values`): the series' maps and :data:`SERIES_PROFILE_DRAWS` extra draws
 per group give the model's profile on the city, hence each cell's bin and level; the cell's profile becomes
 its level times the bin's level factor and shape; the model's variation around its own profile is kept and
-scaled to the target coefficient of variation times that level, and the day share, service by service;
-traffic is clipped at 0.
+scaled to the target coefficient of variation times that level, and the day share, its day means first made to
+persist from day to day (an AR(1) filter across days), service by service; traffic is clipped at 0.
 """
 
 from __future__ import annotations
@@ -137,6 +139,30 @@ def day_share(residual: np.ndarray, days: np.ndarray) -> np.ndarray:
     return np.divide(daily, total, out=np.full(total.shape, np.nan), where=total > 0)
 
 
+def day_persistence(residual: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """``[...]`` lag-1 correlation of the calendar-day means of ``residual [N, ...]`` from one day to the next
+    (how much a day above its profile is followed by another); NaN with under 3 days or where they are
+    constant."""
+    means = day_means(residual, days)
+    if len(means) < 3:
+        return np.full(residual.shape[1:], np.nan)
+    first, second = means[:-1] - means[:-1].mean(axis=0), means[1:] - means[1:].mean(axis=0)
+    norm = np.sqrt(np.einsum("d...,d...->...", first, first) * np.einsum("d...,d...->...", second, second))
+    return np.divide(np.einsum("d...,d...->...", first, second), norm, out=np.full(norm.shape, np.nan),
+                     where=norm > 0)
+
+
+def persist_days(per_day: np.ndarray, phi: np.ndarray) -> np.ndarray:
+    """Day means ``per_day [D, ...]`` passed through an AR(1) filter across days with coefficient ``phi [...]``
+    (0: unchanged): ``d'_0 = d_0``, ``d'_k = phi d'_(k-1) + sqrt(1 - phi^2) d_k``, which keeps the variance of
+    independent days and gives them lag-1 correlation ``phi``."""
+    out = per_day.copy()
+    gain = np.sqrt(1.0 - phi ** 2)
+    for k in range(1, len(out)):
+        out[k] = phi * out[k - 1] + gain * per_day[k]
+    return out
+
+
 def _day_sum_of_squares(residual: np.ndarray, days: np.ndarray) -> np.ndarray:
     """Sum over the time steps of the squared calendar-day mean of ``residual [N, ...]``."""
     means = day_means(residual, days)
@@ -163,15 +189,17 @@ def _residual(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarr
     return means
 
 
-def real_profile(traffic: xr.DataArray, weekly: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def real_profile(traffic: xr.DataArray, weekly: bool = False
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Group means ``[G, S, H, W]`` of a real hourly cube ``[time, service, y, x]`` (per hour of the week with
-    ``weekly``), and per service and cell the residual's coefficient of variation (:func:`residual_cv`) and
-    :func:`day_share`, ``[S, H, W]`` each. Needs at least 2 time steps in each group (one week, two with
-    ``weekly``). The cube is not modified."""
+    ``weekly``), and per service and cell the residual's coefficient of variation (:func:`residual_cv`),
+    :func:`day_share` and :func:`day_persistence`, ``[S, H, W]`` each. Needs at least 2 time steps in each group
+    (one week, two with ``weekly``). The cube is not modified."""
     groups, n_groups = _checked_groups(traffic.time.values, weekly)
     values = np.array(traffic.transpose("time", "service", "y", "x").values, dtype=np.float64, copy=True)
     means = _residual(values, groups, n_groups)
-    return means, residual_cv(values, means), day_share(values, calendar_days(traffic.time.values))
+    days = calendar_days(traffic.time.values)
+    return means, residual_cv(values, means), day_share(values, days), day_persistence(values, days)
 
 
 def weekly_variance_ratio(traffic: xr.DataArray) -> np.ndarray:
@@ -207,7 +235,8 @@ def calibrate_series(artefact: ModelArtefact, contexts: Mapping[str, xr.DataArra
     on their cells (``level_edges [bins - 1]``): the real cells' mean unit shape ``profile_shape [bins, G, S]``
     (:func:`unit_shapes`; hour-of-week groups when ``weekly``, see :data:`WEEKLY_VARIANCE_RATIO`),
     and per service ``level_factor [bins, S]`` (real / model summed means), ``residual_cv [bins, S]`` (median
-    real :func:`residual_cv`) and ``day_share [bins, S]`` (median real
+    real :func:`residual_cv`), ``day_persistence [bins, S]`` (median real :func:`day_persistence`, at least 0)
+    and ``day_share [bins, S]`` (median real
     :func:`day_share`). None when no city has a week of hourly data."""
     usable = {}
     for city in sorted(traffic):
@@ -223,20 +252,22 @@ def calibrate_series(artefact: ModelArtefact, contexts: Mapping[str, xr.DataArra
     weekly = bool(usable) and all(len(r) for r in week_ratios) and \
         float(np.median(np.concatenate(week_ratios))) < WEEKLY_VARIANCE_RATIO
     n_groups, n_services = (WEEK_GROUPS if weekly else GROUPS), len(artefact.services)
-    levels, cvs, shares, real_means, model_means = [], [], [], [], []
+    levels, cvs, shares, persistences, real_means, model_means = [], [], [], [], [], []
     for city, cube in usable.items():
-        means, cv, share = real_profile(cube, weekly)
+        means, cv, share, persistence = real_profile(cube, weekly)
         samples, groups = profile_draws(HourMapGenerator(artefact, contexts[city]), derive_seed(seed, city), draws)
         model = group_means(samples, groups)
         levels.append(cell_level(model, artefact.normalisation.traffic_max).ravel())
         cvs.append(cv.reshape(n_services, -1))
         shares.append(share.reshape(n_services, -1))
+        persistences.append(persistence.reshape(n_services, -1))
         real_means.append(means.reshape(n_groups, n_services, -1))
         model = model[DAY_GROUP_OF_WEEK_GROUP] if weekly else model
         model_means.append(model.reshape(n_groups, n_services, -1))
     if not levels or sum(len(v) for v in levels) < bins:
         return None
     level, cv, share = np.concatenate(levels), np.concatenate(cvs, axis=1), np.concatenate(shares, axis=1)
+    persistence = np.concatenate(persistences, axis=1)
     real, model = np.concatenate(real_means, axis=2), np.concatenate(model_means, axis=2)
     real_shape = unit_shapes(real)
     edges = np.quantile(level, np.linspace(0.0, 1.0, bins + 1)[1:-1])
@@ -244,6 +275,7 @@ def calibrate_series(artefact: ModelArtefact, contexts: Mapping[str, xr.DataArra
     shape = np.ones((bins, n_groups, n_services))
     level_factor = np.ones((bins, n_services))
     target, daily = np.ones((bins, n_services)), np.zeros((bins, n_services))   # where no cell has a value
+    persist = np.zeros((bins, n_services))
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)                      # a service absent from a bin
         for b in range(bins):
@@ -256,14 +288,18 @@ def calibrate_series(artefact: ModelArtefact, contexts: Mapping[str, xr.DataArra
                     target[b, k] = float(np.nanmedian(cv[k, cells]))
                 if np.isfinite(share[k, cells]).any():
                     daily[b, k] = float(np.nanmedian(share[k, cells]))
+                if np.isfinite(persistence[k, cells]).any():  # anti-persistence is not modelled: 0 at least
+                    persist[b, k] = max(0.0, float(np.nanmedian(persistence[k, cells])))
     if log is not None:
         log(f"series calibration ({'hour-of-week' if weekly else 'hour-of-day x day-type'} profiles) per level bin: "
             "residual CV " + ", ".join(f"{r:.2f}" for r in target.mean(axis=1)) + "; day share "
-            + ", ".join(f"{s:.2f}" for s in daily.mean(axis=1))
+            + ", ".join(f"{s:.2f}" for s in daily.mean(axis=1)) + "; day persistence "
+            + ", ".join(f"{p:.2f}" for p in persist.mean(axis=1))
             + f" (means over services); level factors {level_factor.min():.2f} .. {level_factor.max():.2f}")
     return {"level_edges": [float(e) for e in edges], "weekly": weekly, "profile_shape": shape.round(6).tolist(),
             "level_factor": level_factor.round(6).tolist(),
-            "residual_cv": target.round(6).tolist(), "day_share": daily.round(6).tolist()}
+            "residual_cv": target.round(6).tolist(), "day_share": daily.round(6).tolist(),
+            "day_persistence": persist.round(6).tolist()}
 
 
 def calibrate_series_values(values: np.ndarray, times, maps: HourMapGenerator, seed: int,
@@ -272,9 +308,10 @@ def calibrate_series_values(values: np.ndarray, times, maps: HourMapGenerator, s
 
     The model's profile on the city (group means of the values and ``draws`` extra draws per group) gives each
     cell's level bin and level per service; its profile becomes that level times the bin's level factor and
-    profile shape. Each cell's variation around the model's profile is scaled to the target coefficient of
-    variation times the cell's new level, its calendar-day means and the rest separately so that the day means
-    carry the target share.
+    profile shape. The calendar-day means of each cell's variation around the model's profile are made to persist
+    from day to day (:func:`persist_days`, the bin's day persistence); the variation is then scaled to the target
+    coefficient of variation times the cell's new level, its day means and the rest separately so that the day
+    means carry the target share.
     Everything per service. Returns the overall residual factors ``[S, H, W]`` (target over the model's root
     mean square residual; the day means and the rest get their own, :func:`residual_scales`)."""
     calibration = maps.artefact.series_calibration
@@ -282,7 +319,7 @@ def calibrate_series_values(values: np.ndarray, times, maps: HourMapGenerator, s
         raise AppshotInputError("the model has no series calibration (series_calibration is None)")
     if draws < 1:
         raise AppshotInputError(f"draws must be >= 1 (every group needs a map for the profile), got {draws}")
-    dims = {"profile_shape": 3, "level_factor": 2, "residual_cv": 2, "day_share": 2}
+    dims = {"profile_shape": 3, "level_factor": 2, "residual_cv": 2, "day_share": 2, "day_persistence": 2}
     if any(np.ndim(calibration.get(key)) != n for key, n in dims.items()):
         raise AppshotInputError("the model's series calibration predates the current format (expected "
                                 f"{', '.join(f'{k} with {n} dimensions' for k, n in dims.items())}); "
@@ -308,9 +345,15 @@ def calibrate_series_values(values: np.ndarray, times, maps: HourMapGenerator, s
     target = np.moveaxis(np.asarray(calibration["residual_cv"])[which], -1, 0) * level
     share = np.moveaxis(np.asarray(calibration["day_share"])[which], -1, 0)  # [S, H, W] both
     days = calendar_days(times)
+    per_day = day_means(values, days).astype(np.float32)                      # [D, S, H, W]
+    persistence = np.moveaxis(np.asarray(calibration["day_persistence"])[which], -1, 0).astype(np.float32)
+    if (persistence > 0).any():                                               # days follow each other
+        persisting = persist_days(per_day, persistence)
+        for t in range(len(values)):
+            values[t] += persisting[days[t]] - per_day[days[t]]
+        per_day = persisting
     scale, day_scale, rest_scale = residual_scales(np.einsum("n...,n...->...", values, values),
                                                    _day_sum_of_squares(values, days), target, share, dof)
-    per_day = day_means(values, days).astype(np.float32)                      # [D, S, H, W]
     for t, group in enumerate(groups):
         daily = per_day[days[t]]
         values[t] = np.maximum(profile[group] + day_scale * daily + rest_scale * (values[t] - daily), 0.0)

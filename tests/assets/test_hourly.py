@@ -50,8 +50,9 @@ def test_hourly_assets_materialise(tmp_path):
     assert cv == (None if model.series_calibration is None else
                   np.mean(model.series_calibration["residual_cv"], axis=1).round(3).tolist())
     if model.series_calibration is not None:
-        assert metadata["day_share_per_level_bin"].value == np.mean(model.series_calibration["day_share"],
-                                                                   axis=1).round(3).tolist()
+        for key in ("day_share", "day_persistence"):
+            assert metadata[f"{key}_per_level_bin"].value == np.mean(model.series_calibration[key],
+                                                                     axis=1).round(3).tolist()
         assert metadata["series_profiles"].value == ("hour of week" if model.series_calibration["weekly"]
                                                      else "hour of day x day type")
     nemd_medians = series_metadata["nemd_per_hour_median"].value

@@ -16,9 +16,9 @@ from appshot_model.model.hourmap import HourMapGenerator
 from appshot_model.model.hours import train_hour_conditioned_model
 from appshot_model.model.noise import draw_noise
 from appshot_model.model.residual import (GROUPS, LEVEL_BINS, WEEK_GROUPS, calendar_days, calibrate_series,
-                                          calibrate_series_values, cell_level, day_share, group_means, hour_groups,
-                                          profile_draws, real_profile, residual_scales, week_groups,
-                                          weekly_variance_ratio)
+                                          calibrate_series_values, cell_level, day_persistence, day_share, group_means,
+                                          hour_groups, persist_days, profile_draws, real_profile, residual_scales,
+                                          week_groups, weekly_variance_ratio)
 from tests.appshot_model.model.test_generate import make_context
 from tests.appshot_model.model.test_hours import TINY_MODEL, TINY_TRAINING, conditioned_artefact, tiny_cities
 
@@ -49,6 +49,23 @@ def test_day_share_is_the_day_means_share_of_the_sum_of_squares():
     assert np.isnan(day_share(np.zeros((48, 1, 1)), days)).all()
 
 
+def test_day_persistence_and_the_filter_across_days():
+    """Day means 1, 2, ..., 6 (hand-computed lag-1 correlation 1), alternating ones (-1), a constant cell (NaN);
+    the AR(1) filter keeps day 0, mixes the others and leaves phi = 0 alone."""
+    days = np.repeat(np.arange(6), 24)
+    residual = np.stack([np.arange(6.0)[days], np.where(days % 2, 1.0, -1.0), np.zeros(len(days))], axis=1)
+    residual += np.tile(np.linspace(-1, 1, 24), 6)[:, None]       # within-day variation, no day-mean change
+    np.testing.assert_allclose(day_persistence(residual, days)[:2], [1.0, -1.0], atol=1e-12)
+    assert np.isnan(day_persistence(residual, days)[2]) and np.isnan(day_persistence(residual[:48], days[:48])).all()
+    per_day = np.array([[1.0, 1.0], [0.0, 0.0], [2.0, 2.0]])
+    out = persist_days(per_day, np.array([0.6, 0.0]))
+    np.testing.assert_allclose(out[:, 1], per_day[:, 1])
+    np.testing.assert_allclose(out[:, 0], [1.0, 0.6, 0.6 * 0.6 + 0.8 * 2.0])
+    white = np.random.default_rng(0).standard_normal((20000, 1))
+    filtered = persist_days(white, np.array([0.7]))
+    assert abs(np.corrcoef(filtered[:-1, 0], filtered[1:, 0])[0, 1] - 0.7) < 0.03 and abs(filtered.std() - 1) < 0.03
+
+
 def test_residual_scales_split_the_target_between_day_means_and_the_rest():
     """Sum of squares 40 over 10 degrees of freedom (rms 2), 10 of it in the day means: target 4 with share 0.25
     gives day means rms 2 and the rest rms sqrt(12); with no rest (one hour a day) the day means carry it all."""
@@ -69,9 +86,9 @@ def test_real_profile_gives_group_means_and_residual_cv():
     residual = np.where(occurrence % 2 == 0, 1.0, -1.0)[:, None] * np.array([3.0, 0.5])
     cube = _cube(profile[groups] + residual).astype(np.float64)
     before = cube.values.copy()
-    means, cv, share = real_profile(cube)
+    means, cv, share, persistence = real_profile(cube)
     np.testing.assert_array_equal(cube.values, before)                      # the input is left alone
-    assert means.shape == (GROUPS, 2, 1, 2) and cv.shape == share.shape == (2, 1, 2)
+    assert means.shape == (GROUPS, 2, 1, 2) and cv.shape == share.shape == persistence.shape == (2, 1, 2)
     np.testing.assert_allclose(means[:, 0, 0], 0.75 * profile, rtol=1e-5, atol=1e-5)
     expected = np.array([3.0, 0.5]) * np.sqrt(hours / (hours - GROUPS)) / profile.mean(axis=0)
     np.testing.assert_allclose(cv[:, 0], [expected, expected], rtol=1e-5)   # services 3:1 of the total
@@ -117,7 +134,8 @@ def test_profile_draws_are_seeded():
 def _calibration(shape: np.ndarray, level_factor: float = 1.0, cv: float = 0.0, share: float = 0.5) -> dict:
     """One level bin: ``shape [G, 2]`` for both services."""
     return {"level_edges": [], "weekly": len(shape) == WEEK_GROUPS, "profile_shape": [shape.tolist()],
-            "level_factor": [[level_factor] * 2], "residual_cv": [[cv] * 2], "day_share": [[share] * 2]}
+            "level_factor": [[level_factor] * 2], "residual_cv": [[cv] * 2], "day_share": [[share] * 2],
+            "day_persistence": [[0.0] * 2]}
 
 
 def test_series_values_take_the_profile_shape_and_level_of_their_bin():
@@ -161,6 +179,11 @@ def test_series_values_take_the_profile_shape_and_level_of_their_bin():
     artefact.series_calibration = previous
     with pytest.raises(AppshotInputError, match="retrain"):                 # targets as std / std of the profile (before)
         calibrate_series_values(values.copy(), times, maps, seed=1)
+    without = _calibration(shape)
+    del without["day_persistence"]
+    artefact.series_calibration = without
+    with pytest.raises(AppshotInputError, match="day_persistence"):          # before the day persistence
+        calibrate_series_values(values.copy(), times, maps, seed=1)
     artefact.series_calibration = None
     with pytest.raises(AppshotInputError, match="series calibration"):
         calibrate_series_values(values.copy(), times, maps, seed=1)
@@ -183,13 +206,14 @@ def test_training_calibrates_the_series_from_the_real_cells(two_week_world, tmp_
     assert shape.shape == (LEVEL_BINS, GROUPS, len(model.services)) and (shape >= 0).all()
     np.testing.assert_allclose(shape.mean(axis=1), 1.0, atol=1e-5)   # unit shapes
     assert np.shape(calibration["level_factor"]) == (LEVEL_BINS, len(model.services))
-    for k, key in ((1, "residual_cv"), (2, "day_share")):
+    for k, key in ((1, "residual_cv"), (2, "day_share"), (3, "day_persistence")):
         assert np.shape(calibration[key]) == (LEVEL_BINS, len(model.services))
         for s, service in enumerate(model.services):
             values = np.concatenate([real_profile(t)[k][s].ravel() for t in traffic.values()])
             values = values[np.isfinite(values)]
             targets = np.asarray(calibration[key])[:, s]
-            assert values.min() <= targets.min() and targets.max() <= values.max(), service
+            low = max(values.min(), 0.0) if key == "day_persistence" else values.min()   # clipped at 0
+            assert low <= targets.min() and targets.max() <= max(values.max(), 0.0), service
     night, noon = shape[-1, 3].mean(), shape[-1, 12].mean()        # busiest bin, weekday 03:00 and 12:00
     assert night < 0.5 < 1.0 < noon
     model.save(tmp_path / "m")

@@ -194,10 +194,11 @@ def test_series_calibration_gives_the_profile_shape_and_residual_targets():
         artefact.series_calibration = {"level_edges": [], "weekly": False,
                                        "profile_shape": [np.stack([shape, shape], axis=1).tolist()],
                                        "level_factor": [[1.0, 1.0]], "residual_cv": [[target, target]],
-                                       "day_share": [[share, share]]}
+                                       "day_share": [[share, share]], "day_persistence": [[0.0, 0.0]]}
         series = generate_hourly_series(artefact, context, times, seed=2, rho=0.4)
         assert series.attrs["series_calibration"].startswith("profile shape") and (series.values >= 0).all()
-        means, cv, day_share = real_profile(series)
+        means, cv, day_share, persistence = real_profile(series)
+        measured_persistence = np.nanmedian(persistence)             # independent days (14 of them)
         measured[target] = np.nanmedian(cv)
         assert abs(np.nanmedian(day_share) - share) < 0.1
         city = means.sum(axis=(1, 2, 3))
@@ -206,6 +207,10 @@ def test_series_calibration_gives_the_profile_shape_and_residual_targets():
         assert abs(city.mean() / raw_level - 1.0) < (0.05 if target < 0.5 else 0.25)
     np.testing.assert_array_equal(generate_hourly_series(artefact, context, times, 2, 0.4).values, series.values)
     assert abs(measured[0.3] / 0.3 - 1.0) < 0.15 and abs(measured[0.6] / 0.6 - 1.0) < 0.15
+    artefact.series_calibration["day_persistence"] = [[0.8, 0.8]]      # days that follow each other
+    persisting = real_profile(generate_hourly_series(artefact, context, times, seed=2, rho=0.4))
+    assert measured_persistence < 0.3 and np.nanmedian(persisting[3]) > measured_persistence + 0.3
+    assert abs(np.nanmedian(persisting[2]) - 0.2) < 0.1 and abs(np.nanmedian(persisting[1]) / 0.6 - 1.0) < 0.15
     for hours in (1, 6):                                          # under a day: the profile from the extra draws
         short = generate_hourly_series(artefact, context, times[:hours], seed=2, rho=0.4)
         assert short.shape[0] == hours and np.isfinite(short.values).all() and (short.values >= 0).all()
