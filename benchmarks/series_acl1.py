@@ -44,7 +44,7 @@ from machine import cpu_model, load_average  # noqa: E402  (benchmarks/ is the s
 
 from appshot_model.core.seeds import derive_seed
 from appshot_model.evaluation.temporal import ac_l1, acf_png, data_ac_l1, nemd_histogram_png, per_hour_nemds
-from appshot_model.series.data import CellSeries, cell_series
+from appshot_model.series.data import CellSeries, cell_series, join_cells
 from appshot_model.series.doppelganger import generate_doppelganger, train_doppelganger
 from appshot_model.series.naive import fit_weekly_profile, generate_weekly_profile
 from appshot_model.series.options import DGOptions
@@ -127,9 +127,7 @@ def demo_world(held_out_cities: list[str], days: int, train_cells: int, options:
     rows, slicing = [], []
     for held_out in held_out_cities:
         others = [cells[c] for c in cells if c != held_out]
-        pooled = CellSeries(np.concatenate([c.context for c in others]), np.concatenate([c.values for c in others]),
-                            others[0].attributes, others[0].services, np.concatenate([c.rows for c in others]),
-                            np.concatenate([c.cols for c in others]), others[0].times)
+        pooled = join_cells(others, [c for c in cells if c != held_out])
         train = pooled.sample(train_cells, np.random.default_rng(derive_seed(seed, "demo", "cells", held_out)))
         log(f"demo: train {train.n_cells} cells of {len(others)} cities, generate {held_out} ({cells[held_out].n_cells} cells)")
         series = generate_all(train, cells[held_out], options, derive_seed(seed, "demo", held_out))

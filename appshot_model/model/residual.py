@@ -131,21 +131,20 @@ def day_means(residual: np.ndarray, days: np.ndarray) -> np.ndarray:
     return sums / np.bincount(days)[(slice(None),) + (None,) * (residual.ndim - 1)]
 
 
-def day_share(residual: np.ndarray, days: np.ndarray) -> np.ndarray:
-    """``[...]`` share of the sum of squares of ``residual [N, ...]`` in its calendar-day means; NaN where it
-    is 0."""
+def day_share(residual: np.ndarray, days: np.ndarray, means: np.ndarray | None = None) -> np.ndarray:
+    """``[...]`` share of the sum of squares of ``residual [N, ...]`` in its calendar-day means (``means``, the
+    :func:`day_means`, when the caller has them); NaN where it is 0."""
     total = np.einsum("n...,n...->...", residual, residual)
-    daily = _day_sum_of_squares(residual, days)
+    daily = _day_sum_of_squares(day_means(residual, days) if means is None else means, days)
     return np.divide(daily, total, out=np.full(total.shape, np.nan), where=total > 0)
 
 
-def day_persistence(residual: np.ndarray, days: np.ndarray) -> np.ndarray:
-    """``[...]`` lag-1 correlation of the calendar-day means of ``residual [N, ...]`` from one day to the next
-    (how much a day above its profile is followed by another); NaN with under 3 days or where they are
-    constant."""
-    means = day_means(residual, days)
+def day_persistence(means: np.ndarray) -> np.ndarray:
+    """``[...]`` lag-1 correlation of calendar-day means ``means [D, ...]`` (:func:`day_means` of a residual)
+    from one day to the next (how much a day above its profile is followed by another); NaN with under 3 days
+    or where they are constant."""
     if len(means) < 3:
-        return np.full(residual.shape[1:], np.nan)
+        return np.full(means.shape[1:], np.nan)
     first, second = means[:-1] - means[:-1].mean(axis=0), means[1:] - means[1:].mean(axis=0)
     norm = np.sqrt(np.einsum("d...,d...->...", first, first) * np.einsum("d...,d...->...", second, second))
     return np.divide(np.einsum("d...,d...->...", first, second), norm, out=np.full(norm.shape, np.nan),
@@ -163,9 +162,8 @@ def persist_days(per_day: np.ndarray, phi: np.ndarray) -> np.ndarray:
     return out
 
 
-def _day_sum_of_squares(residual: np.ndarray, days: np.ndarray) -> np.ndarray:
-    """Sum over the time steps of the squared calendar-day mean of ``residual [N, ...]``."""
-    means = day_means(residual, days)
+def _day_sum_of_squares(means: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """Sum over the time steps ``days`` of the squared calendar-day means ``means [D, ...]`` of a residual."""
     return np.einsum("d...,d...,d->...", means, means, np.bincount(days).astype(float))
 
 
@@ -199,7 +197,8 @@ def real_profile(traffic: xr.DataArray, weekly: bool = False
     values = np.array(traffic.transpose("time", "service", "y", "x").values, dtype=np.float64, copy=True)
     means = _residual(values, groups, n_groups)
     days = calendar_days(traffic.time.values)
-    return means, residual_cv(values, means), day_share(values, days), day_persistence(values, days)
+    daily = day_means(values, days)
+    return means, residual_cv(values, means), day_share(values, days, daily), day_persistence(daily)
 
 
 def weekly_variance_ratio(traffic: xr.DataArray) -> np.ndarray:
@@ -345,15 +344,16 @@ def calibrate_series_values(values: np.ndarray, times, maps: HourMapGenerator, s
     target = np.moveaxis(np.asarray(calibration["residual_cv"])[which], -1, 0) * level
     share = np.moveaxis(np.asarray(calibration["day_share"])[which], -1, 0)  # [S, H, W] both
     days = calendar_days(times)
-    per_day = day_means(values, days).astype(np.float32)                      # [D, S, H, W]
+    exact = day_means(values, days)                                           # [D, S, H, W], float64
+    per_day = exact.astype(np.float32)
     persistence = np.moveaxis(np.asarray(calibration["day_persistence"])[which], -1, 0).astype(np.float32)
     if (persistence > 0).any():                                               # days follow each other
         persisting = persist_days(per_day, persistence)
         for t in range(len(values)):
             values[t] += persisting[days[t]] - per_day[days[t]]
-        per_day = persisting
+        per_day, exact = persisting, day_means(values, days)                  # the shifted values' own means
     scale, day_scale, rest_scale = residual_scales(np.einsum("n...,n...->...", values, values),
-                                                   _day_sum_of_squares(values, days), target, share, dof)
+                                                   _day_sum_of_squares(exact, days), target, share, dof)
     for t, group in enumerate(groups):
         daily = per_day[days[t]]
         values[t] = np.maximum(profile[group] + day_scale * daily + rest_scale * (values[t] - daily), 0.0)

@@ -49,6 +49,34 @@ class CellSeries:
         return self.subset(np.sort(rng.choice(self.n_cells, size=n, replace=False)))
 
 
+def join_cells(cells: Sequence[CellSeries], names: Sequence[str] | None = None) -> CellSeries:
+    """The cells of several sets (cities, ``names`` for the messages) as one, in the given order; they must share
+    attributes, services and time stamps (one calendar)."""
+    if not cells:
+        raise AppshotInputError("no cells to join")
+    names = [f"set {i}" for i in range(len(cells))] if names is None else list(names)
+    first = cells[0]
+    for name, other in zip(names[1:], cells[1:], strict=True):
+        if other.attributes != first.attributes or other.services != first.services:
+            raise AppshotInputError(f"{name} has attributes/services {other.attributes}/{other.services}, "
+                                    f"{names[0]} has {first.attributes}/{first.services}")
+        if not other.times.equals(first.times):
+            raise AppshotInputError(f"{name}'s series starts {other.times[0]} ({len(other.times)} h), "
+                                    f"{names[0]}'s {first.times[0]} ({len(first.times)} h): one calendar is needed")
+    return CellSeries(np.concatenate([c.context for c in cells]), np.concatenate([c.values for c in cells]),
+                      first.attributes, first.services, np.concatenate([c.rows for c in cells]),
+                      np.concatenate([c.cols for c in cells]), first.times)
+
+
+def consecutive_hours(times: Sequence, what: str) -> pd.DatetimeIndex:
+    """``times`` as a DatetimeIndex, checked to be consecutive hours (``what`` needs them: names the error)."""
+    index = pd.DatetimeIndex(times)
+    if len(index) < 1 or not (index[1:] - index[:-1] == pd.Timedelta(hours=1)).all():
+        raise AppshotInputError(f"{what} needs consecutive hours, got {len(index)} time stamps from "
+                                f"{index[0] if len(index) else 'none'}")
+    return index
+
+
 def cell_series(context: xr.DataArray, traffic: xr.DataArray, services: Sequence[str] | None = None,
                 attributes: Sequence[str] | None = None) -> CellSeries:
     """Every cell of a context cube ``[attribute, y, x]`` and a traffic cube ``[time, service, y, x]``

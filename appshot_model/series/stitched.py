@@ -41,6 +41,7 @@ from appshot_model.model.hourmap import HourMapGenerator
 from appshot_model.model.hours import CONDITIONED
 from appshot_model.model.noise import draw_noise
 from appshot_model.model.residual import calibrate_series_values, hour_groups
+from appshot_model.series.data import consecutive_hours
 from appshot_model.traffic.peaks import weekday_mask
 
 HourlyModels = ModelArtefact | Mapping[int, ModelArtefact]
@@ -74,9 +75,7 @@ def residual_lag1(traffic: xr.DataArray) -> float:
     if "time" not in traffic.dims or traffic.sizes["time"] < 48:
         raise AppshotInputError(f"residual autocorrelation needs an hourly cube [time, ...] of at least 48 hours, "
                                 f"got dims {dict(traffic.sizes)}")
-    index = pd.DatetimeIndex(traffic.time.values)
-    if not (index[1:] - index[:-1] == pd.Timedelta(hours=1)).all():
-        raise AppshotInputError("residual autocorrelation needs consecutive hourly time steps")
+    index = consecutive_hours(traffic.time.values, "residual autocorrelation")
     values = np.asarray(traffic.transpose("time", ...).values, dtype=np.float64).reshape(len(index), -1)
     group = hour_groups(index)
     residual = values.copy()

@@ -14,13 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 from appshot_model.core.errors import AppshotInputError
 from appshot_model.core.io import atomic_path
 from appshot_model.core.seeds import derive_seed
-from appshot_model.series.data import CellSeries, context_cells, to_traffic_cube
+from appshot_model.series.data import CellSeries, consecutive_hours, context_cells, join_cells, to_traffic_cube
 from appshot_model.series.doppelganger import FittedDG, generate_doppelganger, load_doppelganger, save_doppelganger
 from appshot_model.series.naive import ContextScaler, WeeklyProfileModel, fit_weekly_profile, generate_weekly_profile
 
@@ -48,24 +47,12 @@ class SeriesModels:
 
 
 def pool_cells(cells: dict[str, CellSeries], max_cells: int, seed: int) -> CellSeries:
-    """The cells of several cities as one set (at most ``max_cells``, drawn with ``seed``); the cities must share
-    attributes, services and time stamps (one series per cell, same calendar)."""
+    """The cells of several cities as one set (:func:`~appshot_model.series.data.join_cells`, cities in name
+    order), at most ``max_cells`` of them drawn with ``seed``."""
     if not cells:
         raise AppshotInputError("no training city to pool cells from")
     names = sorted(cells)
-    first = cells[names[0]]
-    for name in names[1:]:
-        other = cells[name]
-        if other.attributes != first.attributes or other.services != first.services:
-            raise AppshotInputError(f"city {name} has attributes/services {other.attributes}/{other.services}, "
-                                    f"{names[0]} has {first.attributes}/{first.services}")
-        if not other.times.equals(first.times):
-            raise AppshotInputError(f"city {name}'s series starts {other.times[0]} ({len(other.times)} h), "
-                                    f"{names[0]}'s {first.times[0]} ({len(first.times)} h): one calendar is needed")
-    pooled = CellSeries(np.concatenate([cells[n].context for n in names]),
-                        np.concatenate([cells[n].values for n in names]), first.attributes, first.services,
-                        np.concatenate([cells[n].rows for n in names]), np.concatenate([cells[n].cols for n in names]),
-                        first.times)
+    pooled = join_cells([cells[n] for n in names], [f"city {n}" for n in names])
     return pooled.sample(max_cells, np.random.default_rng(derive_seed(seed, "series-cells")))
 
 
@@ -108,24 +95,13 @@ def load_series_models(folder: str | os.PathLike) -> SeriesModels:
     return SeriesModels(load_doppelganger(folder / DG_FILE), naive, json.loads((folder / INFO_FILE).read_text()))
 
 
-def hourly_times(times: Sequence) -> pd.DatetimeIndex:
-    """``times`` as a DatetimeIndex, checked to be consecutive hours (DG and the weekly profiles read the hour of
-    the week off the stamps)."""
-    index = pd.DatetimeIndex(times)
-    seconds = index.values.astype("datetime64[s]").astype(np.int64)
-    if len(index) < 1 or not (np.diff(seconds) == 3600).all():
-        raise AppshotInputError(f"series time stamps must be consecutive hours, got {len(index)} stamps from "
-                                f"{index[0] if len(index) else 'none'}")
-    return index
-
-
 def generate_series_cube(models: SeriesModels, context: xr.DataArray, times: Sequence, seed: int,
                          method: str = "dg") -> xr.DataArray:
     """Synthetic hourly traffic ``[time, service, y, x]`` of every cell of ``context`` (``[attribute, y, x]``,
     holding the models' attributes) at the consecutive hours ``times``, by ``method`` ``dg`` or ``naive``."""
     if method not in METHODS:
         raise AppshotInputError(f"series method {method!r}; expected one of {list(METHODS)}")
-    index = hourly_times(times)
+    index = consecutive_hours(times, "a DG or naive series")  # both read the hour of the week off the stamps
     ctx, _, _ = context_cells(context, models.attributes)
     if method == "dg":
         _, values = generate_doppelganger(models.dg, ctx, seed=derive_seed(seed, "dg", "generate"),

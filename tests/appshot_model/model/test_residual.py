@@ -16,9 +16,9 @@ from appshot_model.model.hourmap import HourMapGenerator
 from appshot_model.model.hours import train_hour_conditioned_model
 from appshot_model.model.noise import draw_noise
 from appshot_model.model.residual import (GROUPS, LEVEL_BINS, WEEK_GROUPS, calendar_days, calibrate_series,
-                                          calibrate_series_values, cell_level, day_persistence, day_share, group_means,
-                                          hour_groups, persist_days, profile_draws, real_profile, residual_scales,
-                                          week_groups, weekly_variance_ratio)
+                                          calibrate_series_values, cell_level, day_means, day_persistence, day_share,
+                                          group_means, hour_groups, persist_days, profile_draws, real_profile,
+                                          residual_scales, week_groups, weekly_variance_ratio)
 from tests.appshot_model.model.test_generate import make_context
 from tests.appshot_model.model.test_hours import TINY_MODEL, TINY_TRAINING, conditioned_artefact, tiny_cities
 
@@ -55,8 +55,9 @@ def test_day_persistence_and_the_filter_across_days():
     days = np.repeat(np.arange(6), 24)
     residual = np.stack([np.arange(6.0)[days], np.where(days % 2, 1.0, -1.0), np.zeros(len(days))], axis=1)
     residual += np.tile(np.linspace(-1, 1, 24), 6)[:, None]       # within-day variation, no day-mean change
-    np.testing.assert_allclose(day_persistence(residual, days)[:2], [1.0, -1.0], atol=1e-12)
-    assert np.isnan(day_persistence(residual, days)[2]) and np.isnan(day_persistence(residual[:48], days[:48])).all()
+    np.testing.assert_allclose(day_persistence(day_means(residual, days))[:2], [1.0, -1.0], atol=1e-12)
+    assert np.isnan(day_persistence(day_means(residual, days))[2])
+    assert np.isnan(day_persistence(day_means(residual[:48], days[:48]))).all()
     per_day = np.array([[1.0, 1.0], [0.0, 0.0], [2.0, 2.0]])
     out = persist_days(per_day, np.array([0.6, 0.0]))
     np.testing.assert_allclose(out[:, 1], per_day[:, 1])
