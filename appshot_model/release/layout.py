@@ -65,6 +65,16 @@ def context_path(city: str) -> Path:
     return Path(CONTEXT_DIR) / f"{city}.nc"
 
 
+def check_releasable(cube: xr.DataArray, dims: tuple[str, ...], what: str) -> None:
+    """A cube a release may hold: dims ``dims`` and label ``synthetic`` (``what`` names it in the error)."""
+    if tuple(cube.dims) != dims:
+        raise AppshotInputError(f"{what} have dims {cube.dims}, expected {dims}")
+    label = cube.attrs.get("label")
+    if label != "synthetic":
+        raise AppshotInputError(f"{what} carry label={label!r}; only model output labelled 'synthetic' can be "
+                                "released")
+
+
 @dataclass
 class ReleasePart:
     """One city x peak hour of a release: the generated cube and where it came from.
@@ -89,15 +99,8 @@ class ReleasePart:
     def __post_init__(self) -> None:
         check_part_name(self.city, "city")
         check_part_name(self.hour, "peak hour")
-        if tuple(self.snapshots.dims) != ("sample", "service", "y", "x"):
-            raise AppshotInputError(
-                f"generated snapshots of {self.city}/{self.hour} have dims {self.snapshots.dims}, "
-                "expected ('sample', 'service', 'y', 'x')")
-        label = self.snapshots.attrs.get("label")
-        if label != "synthetic":
-            raise AppshotInputError(
-                f"generated snapshots of {self.city}/{self.hour} carry label={label!r}; "
-                "only model output labelled 'synthetic' can be released")
+        check_releasable(self.snapshots, ("sample", "service", "y", "x"),
+                         f"generated snapshots of {self.city}/{self.hour}")
         for key in ("seed", "model_hash", "units"):
             if key not in self.snapshots.attrs:
                 raise AppshotInputError(
@@ -154,13 +157,7 @@ class SeriesPart:
         if self.method not in SERIES_METHODS:
             raise AppshotInputError(f"series method {self.method!r} of {self.city}; expected one of "
                                     f"{list(SERIES_METHODS)}")
-        if tuple(self.series.dims) != ("time", "service", "y", "x"):
-            raise AppshotInputError(f"{self.method} series of {self.city} have dims {self.series.dims}, expected "
-                                    "('time', 'service', 'y', 'x')")
-        if self.series.attrs.get("label") != "synthetic":
-            label = self.series.attrs.get("label")
-            raise AppshotInputError(f"{self.method} series of {self.city} carry label={label!r}; only model output "
-                                    "labelled 'synthetic' can be released")
+        check_releasable(self.series, ("time", "service", "y", "x"), f"{self.method} series of {self.city}")
 
 
 def is_release_dir(path: Path) -> bool:
