@@ -56,6 +56,8 @@ def build_hourly_assets(city_partitions: PartitionsDefinition) -> list[AssetsDef
                for key in ("residual_cv", "day_share", "day_persistence")},
             "series_profiles": "none" if artefact.series_calibration is None else
             "hour of week" if artefact.series_calibration["weekly"] else "hour of day x day type",
+            "series_context_neighbours": int((artefact.series_calibration or {}).get("neighbours", 0)),
+            "series_reference_cells": len((artefact.series_reference or {}).get("context", [])),
             **png_metadata(curves_png(artefact.history, "Hour-conditioned AppShot training losses"),
                            settings.figures_dir() / "hourly" / "training.png", "loss_curves"),
         })

@@ -4,8 +4,9 @@ Prints the machine, then the seconds to generate 168 hourly snapshots ``[168, 10
 (97 x 123 cells) with one hour-conditioned model at the default architecture (``ModelConfig()``: F = 64,
 27 attributes + 9 hour channels, 10 services, 16-channel noise field) and AR(1) noise across hours, on the
 cores this process may use (``core.threads.configure_torch_threads``); the goal is under 60 s on 2 cores.
-The model carries a series calibration, as a trained one does (the profile's extra noise draws and the
-rescaling are part of the time; the time without them is printed too).
+The model carries a series calibration, as a trained one does, with a full-size reference of
+``REFERENCE_CELLS`` training cells for the context neighbours (the profile's extra noise draws, the neighbour
+search and the rescaling are part of the time; the time without the calibration is printed too).
 For reference it also times independent snapshots (``generate_snapshots``, rho = 0) of the same model.
 Weights are random (timings do not depend on their values); context is the simulated demo context. Run::
 
@@ -32,6 +33,7 @@ from appshot_model.model.generate import generate_snapshots
 from appshot_model.model.hours import CONDITIONED, HOUR_ATTRIBUTES, with_hour_context
 from appshot_model.model.networks import Generator
 from appshot_model.model.normalise import fit_normalisation
+from appshot_model.model.residual import NEIGHBOURS, REFERENCE_CELLS
 from appshot_model.series.stitched import generate_hourly_series
 from appshot_model.traffic.demo import DEMO_CITIES, simulate_context
 
@@ -69,7 +71,15 @@ def main() -> None:
                                 "day_share": np.full((1, len(SERVICES)), 0.3).tolist(),
                                 "day_persistence": np.full((1, len(SERVICES)), 0.5).tolist(),
                                 "profile_shape": np.ones((1, 48, len(SERVICES))).tolist(),
-                                "level_factor": np.ones((1, len(SERVICES))).tolist()}
+                                "level_factor": np.ones((1, len(SERVICES))).tolist(),
+                                "neighbours": NEIGHBOURS, "context_mean": [0.0] * context.sizes["attribute"],
+                                "context_std": [1.0] * context.sizes["attribute"]}
+    rng = np.random.default_rng(0)                        # a full-size reference of context neighbours
+    model.series_reference = {
+        "context": rng.standard_normal((REFERENCE_CELLS, context.sizes["attribute"])).astype(np.float32),
+        "profile_shape": np.ones((REFERENCE_CELLS, 48, len(SERVICES)), np.float32),
+        **{key: np.full((REFERENCE_CELLS, len(SERVICES)), value, np.float32)
+           for key, value in (("residual_cv", 1.0), ("day_share", 0.3), ("day_persistence", 0.5))}}
     started = time.perf_counter()
     series = generate_hourly_series(model, context, times, seed=0, rho=0.8)
     seconds = time.perf_counter() - started

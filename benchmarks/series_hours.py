@@ -4,7 +4,7 @@ stitched series, with and without the calibration, scored like snapshots against
 The hour-conditioned model of ``benchmarks/hourly_appshot.py`` (``--model``, a cached model folder, e.g.
 ``/tmp/appshot-hourly-cache/liege-f16-s300-seed0/conditioned-s1200``) generates the held-out city's whole
 period (demo world, seed ``--seed``, ``--days`` days) twice with the same noise (``--noise-seed``, AR(1)
-``--rho``): calibrated and not. For each ``--hours`` hour, the real weekday maps against the generated ones
+``--rho``): calibrated (context neighbours), calibrated with level-bin shapes, and not. For each ``--hours`` hour, the real weekday maps against the generated ones
 at the same time stamps (``appshot_model.evaluation.metrics.score``, paired: each real day with the generated
 one of the same date). Prints the machine and a table; nothing is written. Run from the repository root::
 
@@ -49,8 +49,9 @@ def main(argv: list[str] | None = None) -> None:
     real = simulate_traffic(city, context, args.seed, days=args.days)
     model = ModelArtefact.load(args.model)
     series = {name: generate_hourly_series(model, context, real.time.values, args.noise_seed, args.rho,
-                                           calibrated=calibrated)
-              for name, calibrated in (("calibrated", True), ("uncalibrated", False))}
+                                           calibrated=calibrated, context_neighbours=neighbours)
+              for name, calibrated, neighbours in (("calibrated", True, True), ("level bins", True, False),
+                                                   ("uncalibrated", False, False))}
     rows = []
     for hour in args.hours:
         snapshots = hour_snapshots(real, hour, "weekday")

@@ -91,6 +91,10 @@ class ModelArtefact:
     #: (``appshot_model.model.residual.calibrate_series``: ``level_edges``, ``weekly``, ``profile_shape``,
     #: ``level_factor``, ``residual_cv``, ``day_share``), applied by the hourly series generator; None: none
     series_calibration: dict | None = None
+    #: the training cells the series calibration's context neighbours come from (name -> array, see
+    #: ``calibrate_series``), saved in the weights file: real per-cell profile shapes and residual statistics of
+    #: the training cities, operator data like the weights; None or empty: none
+    series_reference: dict[str, np.ndarray] | None = None
     #: the model config as written in ``model.json`` when loaded: the hash stays the recorded one when a later
     #: version of appshot adds a config field (the loaded config takes its default)
     recorded_model_config: dict | None = None
@@ -109,7 +113,12 @@ class ModelArtefact:
     @property
     def model_hash(self) -> str:
         """SHA-256 of the generator weights and :meth:`config_json`."""
-        return state_dict_hash(self.generator.state_dict(), self.config_json())
+        return state_dict_hash({**self.generator.state_dict(), **self._reference_tensors()}, self.config_json())
+
+    def _reference_tensors(self) -> dict[str, torch.Tensor]:
+        """:attr:`series_reference` as tensors named ``series_reference.<name>`` (empty without one)."""
+        return {f"series_reference.{k}": torch.from_numpy(np.ascontiguousarray(v))
+                for k, v in sorted((self.series_reference or {}).items())}
 
     def describe(self) -> dict[str, Any]:
         """The ``model.json`` content."""
@@ -137,6 +146,9 @@ class ModelArtefact:
             weights = {"generator": {k: v.detach().cpu() for k, v in self.generator.state_dict().items()},
                        "discriminators": {name: {k: v.detach().cpu() for k, v in d.state_dict().items()}
                                           for name, d in self.discriminators.items()}}
+            if self.series_reference:
+                weights["series_reference"] = {k: torch.from_numpy(np.ascontiguousarray(v))
+                                               for k, v in self.series_reference.items()}
             torch.save(weights, tmp / WEIGHTS_FILE)
         return directory
 
@@ -163,6 +175,7 @@ class ModelArtefact:
         try:
             weights = torch.load(weights_path, map_location="cpu", weights_only=True)
             generator.load_state_dict(weights["generator"])
+            reference = {str(k): v.numpy() for k, v in weights.get("series_reference", {}).items()}
         except problems as exc:
             raise AppshotInputError(f"model artefact {directory}: {weights_path} is corrupt, truncated or does not "
                                     f"fit {MODEL_FILE}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
@@ -176,7 +189,7 @@ class ModelArtefact:
                        training_dates={str(c): [str(d) for d in v] for c, v in meta.get("training_dates", {}).items()},
                        noise_calibration=meta.get("noise_calibration"),
                        hour_level_shift=meta.get("hour_level_shift"), series_calibration=meta.get("series_calibration"),
-                       recorded_model_config=dict(meta["model_config"]))
+                       series_reference=reference or None, recorded_model_config=dict(meta["model_config"]))
         if artefact.model_hash != meta.get("model_hash"):
             raise AppshotInputError(f"model artefact {directory}: weights do not match the recorded model_hash "
                                     f"{str(meta.get('model_hash'))[:16]}... (files changed or mixed)")

@@ -40,6 +40,9 @@ class HourMapGenerator:
             self.hour_weights = gen.conv1.weight[:, self.hour_index].sum(dim=(2, 3))  # [8F, hour channels]
         self.generator = gen
         self.rows = max(1, self.BLOCK_CELLS // context.shape[2])
+        keep = [i for i in range(context.shape[0]) if i not in self.hour_index]
+        #: ``[H * W, K]`` the city's normalised context per cell (row-major), hour channels left out
+        self.cell_context = context[keep].reshape(len(keep), -1).T.copy()
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -139,7 +139,9 @@ def train_hour_conditioned_model(contexts: Mapping[str, xr.DataArray], traffic: 
     if series_calibration:
         from appshot_model.model.residual import calibrate_series  # residual -> hourmap -> hours
 
-        artefact.series_calibration = calibrate_series(artefact, contexts, traffic, train_cfg.seed, log=log)
+        calibrated = calibrate_series(artefact, contexts, traffic, train_cfg.seed, log=log)
+        if calibrated is not None:
+            artefact.series_calibration, artefact.series_reference = calibrated
     return artefact
 
 

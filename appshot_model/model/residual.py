@@ -25,13 +25,19 @@ and per service the median of the cells' real residual coefficient of variation 
 cell's mean: the target), the median share of the residual in its calendar-day means (real residuals
 persist over the day: 0.3-0.5 on the demo world, 0.7-0.8 on SpectraGAN's, 1/24 for independent hours) and
 the median lag-1 correlation of those day means from one day to the next (SpectraGAN's drift: 0.84 / 0.90;
-the demo world's days are independent, -0.1, taken as 0).
+the demo world's days are independent, -0.1, taken as 0). The same four per cell (its real unit shape, residual
+CV, day share and day persistence) are kept for a sample of the training cells (:data:`REFERENCE_CELLS`)
+with their standardised model context (the reference, saved with the weights: it is operator data).
 
 Generation (:func:`calibrate_series_values`): the series' maps and :data:`SERIES_PROFILE_DRAWS` extra draws
 per group give the model's profile on the city, hence each cell's bin and level; the cell's profile becomes
-its level times the bin's level factor and shape; the model's variation around its own profile is kept and
+its level times the bin's level factor and its shape; the model's variation around its own profile is kept and
 scaled to the target coefficient of variation times that level, and the day share, its day means first made to
-persist from day to day (an AR(1) filter across days), service by service; traffic is clipped at 0.
+persist from day to day (an AR(1) filter across days), service by service; traffic is clipped at 0. The shape
+and the three residual targets are the mean over the cell's :data:`NEIGHBOURS` nearest reference cells in
+context space (:func:`cell_parameters`): cells of alike context share a weekly rhythm that the level alone
+does not tell (AC-L1 on SpectraGAN's Aachen 16.96 -> 15.40, Bonn 21.44 -> 20.38, docs/hourly.md); without a
+reference, the level bin's.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ import numpy as np
 import pandas as pd
 import torch
 import xarray as xr
+from scipy.spatial import KDTree
 
 from appshot_model.core.errors import AppshotInputError
 from appshot_model.core.seeds import derive_seed
@@ -63,6 +70,12 @@ PROFILE_DRAWS = 4
 SERIES_PROFILE_DRAWS = 2
 #: Quantile bins of a cell's level.
 LEVEL_BINS = 8
+#: Training cells nearest in context space whose mean profile shape and residual parameters a cell takes.
+NEIGHBOURS = 10
+#: At most this many training cells (a seeded sample) are kept in the model as those neighbours' reference.
+REFERENCE_CELLS = 4000
+#: The per-cell parameters the neighbours give: profile shape ``[G, S]``, the others ``[S]`` per cell.
+CELL_PARAMETERS = ("profile_shape", "residual_cv", "day_share", "day_persistence")
 #: Profiles are per hour of the week when the training cities' median cell residual variance around them is
 #: below this fraction of the variance around the 48-group profiles (degrees of freedom counted): the
 #: SpectraGAN cities repeat their week (0.03 / 0.21), the demo world has no day-of-week effect (0.97-1.02).
@@ -229,14 +242,23 @@ def unit_shapes(profile: np.ndarray) -> np.ndarray:
 
 def calibrate_series(artefact: ModelArtefact, contexts: Mapping[str, xr.DataArray],
                      traffic: Mapping[str, xr.DataArray], seed: int, bins: int = LEVEL_BINS,
-                     draws: int = PROFILE_DRAWS, log: Callable[[str], None] | None = None) -> dict | None:
-    """The series calibration from the training cities, per quantile bin of the level of the model's profile
-    on their cells (``level_edges [bins - 1]``): the real cells' mean unit shape ``profile_shape [bins, G, S]``
-    (:func:`unit_shapes`; hour-of-week groups when ``weekly``, see :data:`WEEKLY_VARIANCE_RATIO`),
-    and per service ``level_factor [bins, S]`` (real / model summed means), ``residual_cv [bins, S]`` (median
-    real :func:`residual_cv`), ``day_persistence [bins, S]`` (median real :func:`day_persistence`, at least 0)
-    and ``day_share [bins, S]`` (median real
-    :func:`day_share`). None when no city has a week of hourly data."""
+                     draws: int = PROFILE_DRAWS, neighbours: int = NEIGHBOURS,
+                     reference_cells: int = REFERENCE_CELLS,
+                     log: Callable[[str], None] | None = None) -> tuple[dict, dict[str, np.ndarray]] | None:
+    """The series calibration from the training cities: ``(calibration, reference)``, None when no city has a
+    week of hourly data.
+
+    ``calibration`` (JSON) holds, per quantile bin of the level of the model's profile on the training cells
+    (``level_edges [bins - 1]``), the real cells' mean unit shape ``profile_shape [bins, G, S]``
+    (:func:`unit_shapes`; hour-of-week groups when ``weekly``, see :data:`WEEKLY_VARIANCE_RATIO`), and per service
+    ``level_factor [bins, S]`` (real / model summed means), ``residual_cv [bins, S]`` (median real
+    :func:`residual_cv`), ``day_share [bins, S]`` (median real :func:`day_share`) and ``day_persistence [bins, S]``
+    (median real :func:`day_persistence`, at least 0); with ``neighbours`` > 0 also ``neighbours`` and the mean
+    and std (``context_mean``, ``context_std``) standardising the cells' context.
+    ``reference`` (arrays, empty without neighbours): at most ``reference_cells`` training cells (a sample drawn
+    with ``seed``): their standardised model context ``context [N, K]`` and real :data:`CELL_PARAMETERS`
+    ``[N, G, S]`` / ``[N, S]`` (NaN where a service has no traffic; persistence at least 0), from which
+    :func:`cell_parameters` gives each generated cell the mean of its ``neighbours`` nearest."""
     usable = {}
     for city in sorted(traffic):
         cube = traffic[city].sel(service=artefact.services)
@@ -251,10 +273,11 @@ def calibrate_series(artefact: ModelArtefact, contexts: Mapping[str, xr.DataArra
     weekly = bool(usable) and all(len(r) for r in week_ratios) and \
         float(np.median(np.concatenate(week_ratios))) < WEEKLY_VARIANCE_RATIO
     n_groups, n_services = (WEEK_GROUPS if weekly else GROUPS), len(artefact.services)
-    levels, cvs, shares, persistences, real_means, model_means = [], [], [], [], [], []
+    levels, cvs, shares, persistences, real_means, model_means, features = [], [], [], [], [], [], []
     for city, cube in usable.items():
         means, cv, share, persistence = real_profile(cube, weekly)
-        samples, groups = profile_draws(HourMapGenerator(artefact, contexts[city]), derive_seed(seed, city), draws)
+        maps = HourMapGenerator(artefact, contexts[city])
+        samples, groups = profile_draws(maps, derive_seed(seed, city), draws)
         model = group_means(samples, groups)
         levels.append(cell_level(model, artefact.normalisation.traffic_max).ravel())
         cvs.append(cv.reshape(n_services, -1))
@@ -263,10 +286,11 @@ def calibrate_series(artefact: ModelArtefact, contexts: Mapping[str, xr.DataArra
         real_means.append(means.reshape(n_groups, n_services, -1))
         model = model[DAY_GROUP_OF_WEEK_GROUP] if weekly else model
         model_means.append(model.reshape(n_groups, n_services, -1))
+        features.append(maps.cell_context)
     if not levels or sum(len(v) for v in levels) < bins:
         return None
     level, cv, share = np.concatenate(levels), np.concatenate(cvs, axis=1), np.concatenate(shares, axis=1)
-    persistence = np.concatenate(persistences, axis=1)
+    persistence = np.maximum(np.concatenate(persistences, axis=1), 0.0)  # anti-persistence is not modelled
     real, model = np.concatenate(real_means, axis=2), np.concatenate(model_means, axis=2)
     real_shape = unit_shapes(real)
     edges = np.quantile(level, np.linspace(0.0, 1.0, bins + 1)[1:-1])
@@ -287,27 +311,47 @@ def calibrate_series(artefact: ModelArtefact, contexts: Mapping[str, xr.DataArra
                     target[b, k] = float(np.nanmedian(cv[k, cells]))
                 if np.isfinite(share[k, cells]).any():
                     daily[b, k] = float(np.nanmedian(share[k, cells]))
-                if np.isfinite(persistence[k, cells]).any():  # anti-persistence is not modelled: 0 at least
-                    persist[b, k] = max(0.0, float(np.nanmedian(persistence[k, cells])))
+                if np.isfinite(persistence[k, cells]).any():
+                    persist[b, k] = float(np.nanmedian(persistence[k, cells]))
+    calibration = {"level_edges": [float(e) for e in edges], "weekly": weekly,
+                   "profile_shape": shape.round(6).tolist(), "level_factor": level_factor.round(6).tolist(),
+                   "residual_cv": target.round(6).tolist(), "day_share": daily.round(6).tolist(),
+                   "day_persistence": persist.round(6).tolist()}
+    reference: dict[str, np.ndarray] = {}
+    if neighbours > 0:
+        context = np.concatenate(features)
+        kept = np.isfinite(real_shape).any(axis=(0, 1))                      # cells with some traffic
+        if reference_cells < kept.sum():
+            rng = np.random.default_rng(derive_seed(seed, "series reference"))
+            kept[rng.choice(np.flatnonzero(kept), int(kept.sum()) - reference_cells, replace=False)] = False
+        mean, std = context[kept].mean(axis=0), context[kept].std(axis=0)
+        std = np.where(std > 0, std, 1.0)
+        calibration.update(neighbours=int(neighbours), context_mean=mean.round(6).tolist(),
+                           context_std=std.round(6).tolist())
+        reference = {"context": ((context[kept] - np.asarray(calibration["context_mean"]))
+                                 / np.asarray(calibration["context_std"])).astype(np.float32),
+                     "profile_shape": np.moveaxis(real_shape[:, :, kept], -1, 0).astype(np.float32),
+                     "residual_cv": cv[:, kept].T.astype(np.float32), "day_share": share[:, kept].T.astype(np.float32),
+                     "day_persistence": persistence[:, kept].T.astype(np.float32)}
     if log is not None:
         log(f"series calibration ({'hour-of-week' if weekly else 'hour-of-day x day-type'} profiles) per level bin: "
             "residual CV " + ", ".join(f"{r:.2f}" for r in target.mean(axis=1)) + "; day share "
             + ", ".join(f"{s:.2f}" for s in daily.mean(axis=1)) + "; day persistence "
             + ", ".join(f"{p:.2f}" for p in persist.mean(axis=1))
-            + f" (means over services); level factors {level_factor.min():.2f} .. {level_factor.max():.2f}")
-    return {"level_edges": [float(e) for e in edges], "weekly": weekly, "profile_shape": shape.round(6).tolist(),
-            "level_factor": level_factor.round(6).tolist(),
-            "residual_cv": target.round(6).tolist(), "day_share": daily.round(6).tolist(),
-            "day_persistence": persist.round(6).tolist()}
+            + f" (means over services); level factors {level_factor.min():.2f} .. {level_factor.max():.2f}; "
+            + (f"{len(reference['context'])} reference cells for {neighbours} context neighbours" if reference
+               else "no context neighbours"))
+    return calibration, reference
 
 
 def calibrate_series_values(values: np.ndarray, times, maps: HourMapGenerator, seed: int,
-                            draws: int = SERIES_PROFILE_DRAWS) -> np.ndarray:
+                            draws: int = SERIES_PROFILE_DRAWS, neighbours: bool = True) -> np.ndarray:
     """Apply the model's series calibration to generated ``values [time, S, H, W]`` at ``times`` in place.
 
     The model's profile on the city (group means of the values and ``draws`` extra draws per group) gives each
-    cell's level bin and level per service; its profile becomes that level times the bin's level factor and
-    profile shape. The calendar-day means of each cell's variation around the model's profile are made to persist
+    cell's level bin and level per service; its profile becomes that level times the bin's level factor and the
+    cell's profile shape (:func:`cell_parameters`: from its context neighbours among the training cells, or with
+    ``neighbours=False`` or a model without a reference, its level bin's; the same for the residual targets). The calendar-day means of each cell's variation around the model's profile are made to persist
     from day to day (:func:`persist_days`, the bin's day persistence); the variation is then scaled to the target
     coefficient of variation times the cell's new level, its day means and the rest separately so that the day
     means carry the target share.
@@ -319,6 +363,9 @@ def calibrate_series_values(values: np.ndarray, times, maps: HourMapGenerator, s
     if draws < 1:
         raise AppshotInputError(f"draws must be >= 1 (every group needs a map for the profile), got {draws}")
     dims = {"profile_shape": 3, "level_factor": 2, "residual_cv": 2, "day_share": 2, "day_persistence": 2}
+    if calibration.get("neighbours") and not maps.artefact.series_reference:
+        raise AppshotInputError("the model's series calibration uses context neighbours but the model has no "
+                                "series reference (weights file without it); retrain it")
     if any(np.ndim(calibration.get(key)) != n for key, n in dims.items()):
         raise AppshotInputError("the model's series calibration predates the current format (expected "
                                 f"{', '.join(f'{k} with {n} dimensions' for k, n in dims.items())}); "
@@ -335,18 +382,19 @@ def calibrate_series_values(values: np.ndarray, times, maps: HourMapGenerator, s
     which = np.digitize(cell_level(model, maps.artefact.normalisation.traffic_max), calibration["level_edges"])
     model = model[DAY_GROUP_OF_WEEK_GROUP if weekly else slice(None)]          # [G, S, H, W]
     level = model.mean(axis=0) * np.moveaxis(np.asarray(calibration["level_factor"])[which], -1, 0)   # [S, H, W]
-    shape = np.moveaxis(np.asarray(calibration["profile_shape"])[which], (0, 1), (-2, -1))             # [G, S, H, W]
+    cells = cell_parameters(calibration, which, maps, maps.artefact.series_reference if neighbours else None)
+    shape = cells["profile_shape"]                                                                    # [G, S, H, W]
     profile = (level * shape).astype(np.float32)
     for t, group in enumerate(groups):
         values[t] -= model[group]                                             # the residual, in place
     # a value's residual around a mean it is part of shrinks by 1 - 1 / n
     dof = float(np.sum(1.0 - 1.0 / counts[day_groups]))
-    target = np.moveaxis(np.asarray(calibration["residual_cv"])[which], -1, 0) * level
-    share = np.moveaxis(np.asarray(calibration["day_share"])[which], -1, 0)  # [S, H, W] both
+    target = cells["residual_cv"] * level
+    share = cells["day_share"]                                                # [S, H, W] both
     days = calendar_days(times)
     exact = day_means(values, days)                                           # [D, S, H, W], float64
     per_day = exact.astype(np.float32)
-    persistence = np.moveaxis(np.asarray(calibration["day_persistence"])[which], -1, 0).astype(np.float32)
+    persistence = cells["day_persistence"].astype(np.float32)
     if (persistence > 0).any():                                               # days follow each other
         persisting = persist_days(per_day, persistence)
         for t in range(len(values)):
@@ -358,6 +406,38 @@ def calibrate_series_values(values: np.ndarray, times, maps: HourMapGenerator, s
         daily = per_day[days[t]]
         values[t] = np.maximum(profile[group] + day_scale * daily + rest_scale * (values[t] - daily), 0.0)
     return scale
+
+
+def cell_parameters(calibration: dict, which: np.ndarray, maps: HourMapGenerator,
+                    reference: Mapping[str, np.ndarray] | None = None, chunk: int = 1024) -> dict[str, np.ndarray]:
+    """Each cell's :data:`CELL_PARAMETERS`: unit profile shape ``profile_shape [G, S, H, W]`` and
+    ``residual_cv``, ``day_share``, ``day_persistence`` ``[S, H, W]``. With a ``reference`` (and ``neighbours``
+    in the calibration): the mean over the cell's ``neighbours`` nearest reference cells in standardised context
+    space (its level bin's value where none of them has one, as for a service they never carry); without: its
+    level bin's (``which [H, W]``). Cells are done ``chunk`` at a time (bounded memory)."""
+    out = {key: np.moveaxis(np.asarray(calibration[key])[which], -1, 0) for key in CELL_PARAMETERS[1:]}
+    out["profile_shape"] = np.moveaxis(np.asarray(calibration["profile_shape"])[which], (0, 1), (-2, -1))
+    k = int(calibration.get("neighbours", 0))
+    if not reference or k < 1:
+        return out
+    missing = [key for key in ("context", *CELL_PARAMETERS) if key not in reference]
+    if missing:
+        raise AppshotInputError(f"the model's series reference lacks {missing}; retrain it")
+    context = (maps.cell_context - np.asarray(calibration["context_mean"])) / np.asarray(calibration["context_std"])
+    if context.shape[1] != reference["context"].shape[1]:
+        raise AppshotInputError(f"the model's series reference has {reference['context'].shape[1]} context "
+                                f"attributes, the city {context.shape[1]}")
+    k = min(k, len(reference["context"]))
+    nearest = KDTree(reference["context"]).query(context, k=k)[1].reshape(len(context), k)   # [cells, k]
+    height, width = which.shape
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)                      # no neighbour carries a service
+        for key in CELL_PARAMETERS:
+            values = np.concatenate([np.nanmean(reference[key][nearest[start:start + chunk]], axis=1)
+                                     for start in range(0, len(context), chunk)])  # [cells, (G,) S]
+            values = np.moveaxis(values, 0, -1).reshape(*values.shape[1:], height, width)
+            out[key] = np.where(np.isfinite(values), values, out[key])
+    return out
 
 
 def residual_scales(squares: np.ndarray, day_squares: np.ndarray, target: np.ndarray, share: np.ndarray,

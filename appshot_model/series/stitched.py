@@ -108,12 +108,15 @@ def _check_models(models: HourlyModels, hours: set[int]) -> list[ModelArtefact]:
 
 
 def generate_hourly_series(models: HourlyModels, context_cube: xr.DataArray, times: Sequence, seed: int,
-                           rho: float, progress: bool = False, calibrated: bool = True) -> xr.DataArray:
+                           rho: float, progress: bool = False, calibrated: bool = True,
+                           context_neighbours: bool = True) -> xr.DataArray:
     """Synthetic hourly traffic ``[time, service, y, x]`` at ``times`` on the context cube's grid, in the models'
     units, labelled ``synthetic``: each hour from its model (or the hour-conditioned one), noise an AR(1)
     process of lag-1 correlation ``rho`` (:func:`ar1_noise`). With ``calibrated`` and an hour-conditioned model that
     has a series calibration, each cell's profile is corrected and its variation around it rescaled
-    (:func:`appshot_model.model.residual.calibrate_series_values`). Same seed -> same bytes."""
+    (:func:`appshot_model.model.residual.calibrate_series_values`; each cell's profile shape and residual
+    parameters from its nearest training cells in context space, or with ``context_neighbours=False`` from its
+    level bin). Same seed -> same bytes."""
     index = pd.DatetimeIndex(times)
     weekend = ~weekday_mask(index)
     used = _check_models(models, set(index.hour))
@@ -134,16 +137,25 @@ def generate_hourly_series(models: HourlyModels, context_cube: xr.DataArray, tim
     scale = None
     if calibrated and isinstance(models, ModelArtefact) and models.series_calibration is not None:
         map_generator = maps.get(0) or HourMapGenerator(models, context_cube)
-        scale = calibrate_series_values(values, index, map_generator, seed)
+        scale = calibrate_series_values(values, index, map_generator, seed, neighbours=context_neighbours)
     return make_traffic_cube(
         values, index, first.services, grid_of(context_cube), units=first.units, label="synthetic", seed=int(seed),
         noise_rho=float(rho), model_hashes=[a.model_hash for a in used],
         series_calibration="none" if scale is None else
-        f"profile shape and level factor per level bin ("
+        f"level factor per level bin; profile shape and residual targets from "
+        f"{_shape_source(models, context_neighbours)} ("
         f"{'hour of week' if models.series_calibration['weekly'] else 'hour of day x day type'}); residual around "
         f"the profile x {float(scale.min()):.3g} .. {float(scale.max()):.3g}",
         hours_model="one hour-conditioned model" if isinstance(models, ModelArtefact) else "one model per hour",
         source="AppShot hourly series (appshot_model.series.stitched.generate_hourly_series)")
+
+
+def _shape_source(model: ModelArtefact, context_neighbours: bool) -> str:
+    """Where a calibrated series' cells took their profile shape from (for the file's attributes)."""
+    k = int(model.series_calibration.get("neighbours", 0))
+    if context_neighbours and k and model.series_reference:
+        return f"the {k} nearest training cells in context space"
+    return "the level bin"
 
 
 def calibrate_rho(models: HourlyModels, context_cube: xr.DataArray, real: xr.DataArray, seed: int,

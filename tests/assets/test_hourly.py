@@ -55,11 +55,13 @@ def test_hourly_assets_materialise(tmp_path):
                                                                      axis=1).round(3).tolist()
         assert metadata["series_profiles"].value == ("hour of week" if model.series_calibration["weekly"]
                                                      else "hour of day x day type")
+        assert metadata["series_context_neighbours"].value == model.series_calibration["neighbours"] > 0
+        assert metadata["series_reference_cells"].value == len(model.series_reference["context"]) > 0
     nemd_medians = series_metadata["nemd_per_hour_median"].value
     assert sorted(nemd_medians) == ["AppShot", "data"] and all(0 <= v < 1 for v in nemd_medians.values())
     assert (tmp_path / "figures" / "hourly" / "beta_nemd_per_hour.png").read_bytes()[:4] == b"\x89PNG"
     series = read_cube(assets / "hourly_series" / "beta.nc")
-    assert series.attrs["series_calibration"].startswith("profile" if model.series_calibration else "none")
+    assert series.attrs["series_calibration"].startswith("level factor" if model.series_calibration else "none")
     assert series.shape == (48, 10, 12, 13) and series.attrs["label"] == "synthetic"
     assert series.attrs["noise_rho"] == 0.8 and series.rio.crs is not None
     rows = result.output_for_node("series_slicing")

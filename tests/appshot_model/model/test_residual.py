@@ -15,10 +15,11 @@ from appshot_model.model.artefact import ModelArtefact
 from appshot_model.model.hourmap import HourMapGenerator
 from appshot_model.model.hours import train_hour_conditioned_model
 from appshot_model.model.noise import draw_noise
-from appshot_model.model.residual import (GROUPS, LEVEL_BINS, WEEK_GROUPS, calendar_days, calibrate_series,
-                                          calibrate_series_values, cell_level, day_means, day_persistence, day_share,
-                                          group_means, hour_groups, persist_days, profile_draws, real_profile,
-                                          residual_scales, week_groups, weekly_variance_ratio)
+from appshot_model.model.residual import (GROUPS, LEVEL_BINS, NEIGHBOURS, WEEK_GROUPS, calendar_days, calibrate_series,
+                                          calibrate_series_values, cell_level, cell_parameters, day_means,
+                                          day_persistence, day_share, group_means, hour_groups, persist_days,
+                                          profile_draws, real_profile, residual_scales, week_groups,
+                                          weekly_variance_ratio)
 from tests.appshot_model.model.test_generate import make_context
 from tests.appshot_model.model.test_hours import TINY_MODEL, TINY_TRAINING, conditioned_artefact, tiny_cities
 
@@ -190,6 +191,45 @@ def test_series_values_take_the_profile_shape_and_level_of_their_bin():
         calibrate_series_values(values.copy(), times, maps, seed=1)
 
 
+def test_cells_take_the_mean_parameters_of_their_context_neighbours():
+    """With a reference, each cell's profile shape and residual targets are the mean over its k nearest reference
+    cells in standardised context; a service none of them carries keeps the level bin's values; without a
+    reference (or neighbours 0) every cell takes its bin's."""
+    artefact, context = conditioned_artefact(), make_context()
+    maps = HourMapGenerator(artefact, context)
+    n_attributes = maps.cell_context.shape[1]
+    bins = _calibration(np.full((GROUPS, 2), 1.0), cv=0.5)
+    calibration = {**bins, "neighbours": 2, "context_mean": [0.0] * n_attributes,
+                   "context_std": [1.0] * n_attributes}
+    first, last = maps.cell_context[0], maps.cell_context[-1]
+    far = first + 100.0
+    reference = {"context": np.stack([first, first + 1e-3, last, far]).astype(np.float32),
+                 "profile_shape": np.stack([np.full((GROUPS, 2), v) for v in (1.0, 3.0, 5.0, 7.0)]).astype(np.float32),
+                 "residual_cv": np.array([[0.1, np.nan], [0.3, np.nan], [0.2, 0.4], [9.0, 9.0]], np.float32),
+                 "day_share": np.full((4, 2), 0.7, np.float32), "day_persistence": np.full((4, 2), 0.2, np.float32)}
+    which = np.zeros(maps.shape, dtype=int)
+    cells = cell_parameters(calibration, which, maps, reference)
+    assert cells["profile_shape"].shape == (GROUPS, 2, *maps.shape) and cells["residual_cv"].shape == (2, *maps.shape)
+    assert np.abs(first - last).max() > 0.1                                            # distinct contexts
+    np.testing.assert_allclose(cells["profile_shape"][:, :, 0, 0], 2.0)                # mean of 1 and 3
+    np.testing.assert_allclose(cells["residual_cv"][:, 0, 0], [0.2, 0.5])              # service 2: its bin's
+    np.testing.assert_allclose(cells["day_share"], 0.7)
+    assert (cells["residual_cv"] < 9.0).all()                                           # the far cell never
+    for without in (cell_parameters(calibration, which, maps), cell_parameters({**calibration, "neighbours": 0},
+                                                                                which, maps, reference)):
+        np.testing.assert_allclose(without["profile_shape"], 1.0)
+        np.testing.assert_allclose(without["residual_cv"], 0.5)
+    with pytest.raises(AppshotInputError, match="context attributes"):
+        wider = np.concatenate([reference["context"], reference["context"][:, :1]], axis=1)
+        cell_parameters(calibration, which, maps, {**reference, "context": wider})
+    with pytest.raises(AppshotInputError, match="lacks"):
+        cell_parameters(calibration, which, maps, {"context": reference["context"]})
+    artefact.series_calibration = calibration
+    times = pd.date_range("2026-03-02", periods=24 * 7, freq="h")
+    with pytest.raises(AppshotInputError, match="no series reference"):
+        calibrate_series_values(np.ones((len(times), 2, *maps.shape), np.float32), times, maps, seed=1)
+
+
 @pytest.fixture(scope="module")
 def two_week_world():
     return tiny_cities(14)
@@ -217,10 +257,26 @@ def test_training_calibrates_the_series_from_the_real_cells(two_week_world, tmp_
             assert low <= targets.min() and targets.max() <= max(values.max(), 0.0), service
     night, noon = shape[-1, 3].mean(), shape[-1, 12].mean()        # busiest bin, weekday 03:00 and 12:00
     assert night < 0.5 < 1.0 < noon
+    # the context neighbours' reference: every training cell (fewer than REFERENCE_CELLS), standardised context
+    reference = model.series_reference
+    cells = sum(t.sizes["y"] * t.sizes["x"] for t in traffic.values())
+    assert calibration["neighbours"] == NEIGHBOURS and len(calibration["context_std"]) == len(attributes)
+    assert reference["context"].shape == (cells, len(attributes))
+    np.testing.assert_allclose(reference["context"].mean(axis=0), 0.0, atol=1e-4)
+    assert reference["profile_shape"].shape == (cells, GROUPS, len(model.services))
+    assert all(reference[key].shape == (cells, len(model.services)) for key in ("residual_cv", "day_share"))
+    assert np.nanmin(reference["day_persistence"]) >= 0.0
     model.save(tmp_path / "m")
     loaded = ModelArtefact.load(tmp_path / "m")
     assert loaded.series_calibration == calibration and loaded.model_hash == model.model_hash
+    assert all(np.array_equal(loaded.series_reference[k], v) for k, v in reference.items())
     hash_with = model.model_hash
+    model.series_reference = {**reference, "residual_cv": reference["residual_cv"] * 2}
+    assert model.model_hash != hash_with                        # the reference is part of the model
+    model.series_reference = reference
+    sampled, sampled_reference = calibrate_series(model, contexts, traffic, seed=0, reference_cells=50)
+    assert len(sampled_reference["context"]) == 50 and sampled["level_edges"] == calibration["level_edges"]
+    assert calibrate_series(model, contexts, traffic, seed=0, neighbours=0)[1] == {}
     model.series_calibration = None
     assert model.model_hash != hash_with
     seen = []
@@ -232,7 +288,7 @@ def test_training_calibrates_the_series_from_the_real_cells(two_week_world, tmp_
     for city, cube in traffic.items():
         means = real_profile(cube, weekly=True)[0].astype(np.float32)
         weekly[city] = cube.copy(data=means[week_groups(cube.time.values)])
-    calibration = calibrate_series(model, contexts, weekly, seed=0)
+    calibration, _ = calibrate_series(model, contexts, weekly, seed=0)
     assert calibration["weekly"] and np.shape(calibration["profile_shape"]) == (LEVEL_BINS, WEEK_GROUPS,
                                                                                   len(model.services))
     assert np.max(calibration["residual_cv"]) < 1e-6

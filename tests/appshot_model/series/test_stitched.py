@@ -196,7 +196,7 @@ def test_series_calibration_gives_the_profile_shape_and_residual_targets():
                                        "level_factor": [[1.0, 1.0]], "residual_cv": [[target, target]],
                                        "day_share": [[share, share]], "day_persistence": [[0.0, 0.0]]}
         series = generate_hourly_series(artefact, context, times, seed=2, rho=0.4)
-        assert series.attrs["series_calibration"].startswith("profile shape") and (series.values >= 0).all()
+        assert series.attrs["series_calibration"].startswith("level factor per level bin") and (series.values >= 0).all()
         means, cv, day_share, persistence = real_profile(series)
         measured_persistence = np.nanmedian(persistence)             # independent days (14 of them)
         measured[target] = np.nanmedian(cv)
