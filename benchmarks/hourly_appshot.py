@@ -23,8 +23,9 @@ all 27 context attributes, a small budget (``--features``, ``--steps``, batch 4,
 
 ``--world spectragan`` instead: the SpectraGAN world (``--shared-data``/spectragan; 3 weeks of hourly total
 traffic, SpectraGAN model output): the hour-conditioned model trained on one city, rho calibrated on it,
-the other city generated; AC-L1 of the total against real, naive and Data, both directions; the mean
-becomes the ``spectragan,appshot,total`` row of ``acl1.csv``; per-hour NEMD histograms
+the other city generated; AC-L1 of the total against real, naive and Data, both directions, for each of
+``--seeds`` (training, noise and naive seeds); the mean over seeds and directions becomes the
+``spectragan,appshot,total`` row of ``acl1.csv``; per-hour NEMD histograms
 ``nemd_per_hour_spectragan_<city>.png``.
 
 Trained models are cached under ``--cache`` (delete it to retrain). One torch thread. Run from the
@@ -36,6 +37,7 @@ repository root::
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import platform
 import sys
@@ -182,22 +184,24 @@ def spectragan(args, model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
     world = {c: (context_cube(root, c), read_traffic(root, c)) for c in TRAFFIC_CITIES}
     attributes = [str(a) for a in world[TRAFFIC_CITIES[0]][0].attribute.values]
     rows = []
-    for held_out in TRAFFIC_CITIES:
+    for seed, held_out in itertools.product(args.seeds or [args.seed], TRAFFIC_CITIES):
         train = [c for c in TRAFFIC_CITIES if c != held_out]
-        model, _ = train_models("conditioned", world, train, attributes, model_cfg, train_cfg,
-                                args.cache / f"spectragan-{held_out}-f{args.features}-seed{args.seed}", [],
+        model, _ = train_models("conditioned", world, train, attributes, model_cfg,
+                                train_cfg.model_copy(update={"seed": seed}),
+                                args.cache / f"spectragan-{held_out}-f{args.features}-seed{seed}", [],
                                 args.conditioned_steps or args.steps)
-        rho, target, tried = calibrate_rho(model, world[train[0]][0], world[train[0]][1],
-                                           derive_seed(args.seed, "rho"))
-        log(f"  rho: real residual lag-1 of {train[0]} {target:.3f}; generated "
+        rho, target, tried = calibrate_rho(model, world[train[0]][0], world[train[0]][1], derive_seed(seed, "rho"))
+        log(f"  seed {seed}: rho: real residual lag-1 of {train[0]} {target:.3f}; generated "
             + ", ".join(f"{r:g}: {v:.3f}" for r, v in tried.items()) + f" -> rho = {rho:g}")
-        fold, series = temporal(world, held_out, train, model, args.seed, rho, args.naive_cells, args.noise_seeds)
+        fold, series = temporal(world, held_out, train, model, seed, rho, args.naive_cells, args.noise_seeds)
         total = list({r["method"]: r for r in fold if r["service"] == "total"}.values())  # the one service repeats it
-        rows += [{**r, "rho": rho} for r in total]
+        rows += [{**r, "seed": seed, "rho": rho} for r in total]
         log("  AC-L1 total: " + ", ".join(f"{r['method']} {r['acl1']:.2f}" for r in total))
-        nemd_figure(series, f"spectragan_{held_out}", args.figures, args.nemd_hours)
+        if seed == (args.seeds or [args.seed])[0]:
+            nemd_figure(series, f"spectragan_{held_out}", args.figures, args.nemd_hours)
     folds = pd.DataFrame(rows)
-    print(folds.pivot_table(index="held_out", columns="method", values="acl1").round(2).to_string())
+    print(folds.pivot_table(index=["seed", "held_out"], columns="method", values="acl1").round(2).to_string())
+    print("mean over seeds and folds:\n" + folds.groupby("method")["acl1"].mean().round(2).to_string())
     folds.to_csv(args.out / "acl1_hourly_folds_spectragan.csv", index=False, float_format="%.3f")
     write_acl1(folds, args.out / "acl1.csv", "spectragan")
 
@@ -205,6 +209,9 @@ def spectragan(args, model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="--world spectragan: training seeds (each trains both folds); the acl1.csv row is the "
+                             "mean over seeds and folds (default: --seed)")
     parser.add_argument("--world", choices=["demo", "spectragan"], default="demo")
     parser.add_argument("--shared-data", type=Path,
                         default=Path(os.environ.get("APPSHOT_SHARED_DATA", REPO.parent / "shared" / "data")))

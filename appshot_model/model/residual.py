@@ -27,17 +27,19 @@ persist over the day: 0.3-0.5 on the demo world, 0.7-0.8 on SpectraGAN's, 1/24 f
 the median lag-1 correlation of those day means from one day to the next (SpectraGAN's drift: 0.84 / 0.90;
 the demo world's days are independent, -0.1, taken as 0). The same four per cell (its real unit shape, residual
 CV, day share and day persistence) are kept for a sample of the training cells (:data:`REFERENCE_CELLS`)
-with their standardised model context (the reference, saved with the weights: it is operator data).
+with their standardised model context (the reference, saved with the weights: it is operator data), and the
+lowest model and real mean level over the cells per service.
 
 Generation (:func:`calibrate_series_values`): the series' maps and :data:`SERIES_PROFILE_DRAWS` extra draws
-per group give the model's profile on the city, hence each cell's bin and level; the cell's profile becomes
-its level times the bin's level factor and its shape; the model's variation around its own profile is kept and
+per group give the model's profile on the city, hence each cell's bin and model level; the cell's profile
+becomes its calibrated level (:func:`cell_levels`: the model level times the bin's level factor; below the
+model's range on the training cells, their lowest real level: a model trained on Aachen's 187 cells gave 45-176
+of Bonn's 700 cells next to no traffic, which a factor keeps near 0) times its shape; the model's variation around its own profile is kept and
 scaled to the target coefficient of variation times that level, and the day share, its day means first made to
 persist from day to day (an AR(1) filter across days), service by service; traffic is clipped at 0. The shape
 and the three residual targets are the mean over the cell's :data:`NEIGHBOURS` nearest reference cells in
 context space (:func:`cell_parameters`): cells of alike context share a weekly rhythm that the level alone
-does not tell (AC-L1 on SpectraGAN's Aachen 16.96 -> 15.40, Bonn 21.44 -> 20.38, docs/hourly.md); without a
-reference, the level bin's.
+does not tell (docs/hourly.md has the measurements); without a reference, the level bin's.
 """
 
 from __future__ import annotations
@@ -74,6 +76,8 @@ LEVEL_BINS = 8
 NEIGHBOURS = 10
 #: At most this many training cells (a seeded sample) are kept in the model as those neighbours' reference.
 REFERENCE_CELLS = 4000
+#: A context attribute varying less than this over the reference cells (normalised units) is not standardised.
+MIN_CONTEXT_STD = 1e-4
 #: The per-cell parameters the neighbours give: profile shape ``[G, S]``, the others ``[S]`` per cell.
 CELL_PARAMETERS = ("profile_shape", "residual_cv", "day_share", "day_persistence")
 #: Profiles are per hour of the week when the training cities' median cell residual variance around them is
@@ -290,6 +294,8 @@ def calibrate_series(artefact: ModelArtefact, contexts: Mapping[str, xr.DataArra
     if not levels or sum(len(v) for v in levels) < bins:
         return None
     level, cv, share = np.concatenate(levels), np.concatenate(cvs, axis=1), np.concatenate(shares, axis=1)
+    cell_means = {name: np.concatenate([m.mean(axis=0) for m in means], axis=1)   # [S, cells]
+                  for name, means in (("model", model_means), ("real", real_means))}
     persistence = np.maximum(np.concatenate(persistences, axis=1), 0.0)  # anti-persistence is not modelled
     real, model = np.concatenate(real_means, axis=2), np.concatenate(model_means, axis=2)
     real_shape = unit_shapes(real)
@@ -314,18 +320,21 @@ def calibrate_series(artefact: ModelArtefact, contexts: Mapping[str, xr.DataArra
                 if np.isfinite(persistence[k, cells]).any():
                     persist[b, k] = float(np.nanmedian(persistence[k, cells]))
     calibration = {"level_edges": [float(e) for e in edges], "weekly": weekly,
+                   "lowest_level": {name: values.min(axis=1).tolist() for name, values in cell_means.items()},
                    "profile_shape": shape.round(6).tolist(), "level_factor": level_factor.round(6).tolist(),
                    "residual_cv": target.round(6).tolist(), "day_share": daily.round(6).tolist(),
                    "day_persistence": persist.round(6).tolist()}
     reference: dict[str, np.ndarray] = {}
-    if neighbours > 0:
+    if reference_cells < 1:
+        raise AppshotInputError(f"reference_cells must be >= 1, got {reference_cells}")
+    kept = np.isfinite(real_shape).any(axis=(0, 1))                          # cells with some traffic
+    if neighbours > 0 and kept.any():
         context = np.concatenate(features)
-        kept = np.isfinite(real_shape).any(axis=(0, 1))                      # cells with some traffic
         if reference_cells < kept.sum():
             rng = np.random.default_rng(derive_seed(seed, "series reference"))
             kept[rng.choice(np.flatnonzero(kept), int(kept.sum()) - reference_cells, replace=False)] = False
         mean, std = context[kept].mean(axis=0), context[kept].std(axis=0)
-        std = np.where(std > 0, std, 1.0)
+        std = np.where(std > MIN_CONTEXT_STD, std, 1.0)                     # an attribute constant over the cells
         calibration.update(neighbours=int(neighbours), context_mean=mean.round(6).tolist(),
                            context_std=std.round(6).tolist())
         reference = {"context": ((context[kept] - np.asarray(calibration["context_mean"]))
@@ -363,7 +372,7 @@ def calibrate_series_values(values: np.ndarray, times, maps: HourMapGenerator, s
     if draws < 1:
         raise AppshotInputError(f"draws must be >= 1 (every group needs a map for the profile), got {draws}")
     dims = {"profile_shape": 3, "level_factor": 2, "residual_cv": 2, "day_share": 2, "day_persistence": 2}
-    if calibration.get("neighbours") and not maps.artefact.series_reference:
+    if neighbours and calibration.get("neighbours") and not maps.artefact.series_reference:
         raise AppshotInputError("the model's series calibration uses context neighbours but the model has no "
                                 "series reference (weights file without it); retrain it")
     if any(np.ndim(calibration.get(key)) != n for key, n in dims.items()):
@@ -381,7 +390,7 @@ def calibrate_series_values(values: np.ndarray, times, maps: HourMapGenerator, s
     model = sums / counts[:, None, None, None]
     which = np.digitize(cell_level(model, maps.artefact.normalisation.traffic_max), calibration["level_edges"])
     model = model[DAY_GROUP_OF_WEEK_GROUP if weekly else slice(None)]          # [G, S, H, W]
-    level = model.mean(axis=0) * np.moveaxis(np.asarray(calibration["level_factor"])[which], -1, 0)   # [S, H, W]
+    level = cell_levels(model.mean(axis=0), calibration, which)                                       # [S, H, W]
     cells = cell_parameters(calibration, which, maps, maps.artefact.series_reference if neighbours else None)
     shape = cells["profile_shape"]                                                                    # [G, S, H, W]
     profile = (level * shape).astype(np.float32)
@@ -408,6 +417,23 @@ def calibrate_series_values(values: np.ndarray, times, maps: HourMapGenerator, s
     return scale
 
 
+def cell_levels(model_level: np.ndarray, calibration: dict, which: np.ndarray) -> np.ndarray:
+    """``[S, H, W]`` each cell's calibrated mean level from the model's ``model_level [S, H, W]``: times its level
+    bin's (``which [H, W]``) level factor, per service; a cell below the lowest level the model gave any training
+    cell (``lowest_level``: ``model`` and ``real`` per service, absent in models calibrated before) is outside the
+    model's range and gets the lowest real level of the training cells instead."""
+    level = model_level * np.moveaxis(np.asarray(calibration["level_factor"])[which], -1, 0)
+    lowest = calibration.get("lowest_level")
+    if lowest is None:
+        return level
+    model_lowest, real_lowest = (np.asarray(lowest[name], dtype=float) for name in ("model", "real"))
+    if model_lowest.shape != (len(model_level),) or real_lowest.shape != (len(model_level),):
+        raise AppshotInputError(f"the model's lowest levels {model_lowest.shape} / {real_lowest.shape} do not fit its "
+                                f"{len(model_level)} services; retrain it")
+    below = model_level < model_lowest[:, None, None]
+    return np.where(below, np.broadcast_to(real_lowest[:, None, None], level.shape), level)
+
+
 def cell_parameters(calibration: dict, which: np.ndarray, maps: HourMapGenerator,
                     reference: Mapping[str, np.ndarray] | None = None, chunk: int = 1024) -> dict[str, np.ndarray]:
     """Each cell's :data:`CELL_PARAMETERS`: unit profile shape ``profile_shape [G, S, H, W]`` and
@@ -420,13 +446,8 @@ def cell_parameters(calibration: dict, which: np.ndarray, maps: HourMapGenerator
     k = int(calibration.get("neighbours", 0))
     if not reference or k < 1:
         return out
-    missing = [key for key in ("context", *CELL_PARAMETERS) if key not in reference]
-    if missing:
-        raise AppshotInputError(f"the model's series reference lacks {missing}; retrain it")
+    _check_reference(calibration, reference, maps.cell_context.shape[1], out["profile_shape"].shape[:2])
     context = (maps.cell_context - np.asarray(calibration["context_mean"])) / np.asarray(calibration["context_std"])
-    if context.shape[1] != reference["context"].shape[1]:
-        raise AppshotInputError(f"the model's series reference has {reference['context'].shape[1]} context "
-                                f"attributes, the city {context.shape[1]}")
     k = min(k, len(reference["context"]))
     nearest = KDTree(reference["context"]).query(context, k=k)[1].reshape(len(context), k)   # [cells, k]
     height, width = which.shape
@@ -438,6 +459,28 @@ def cell_parameters(calibration: dict, which: np.ndarray, maps: HourMapGenerator
             values = np.moveaxis(values, 0, -1).reshape(*values.shape[1:], height, width)
             out[key] = np.where(np.isfinite(values), values, out[key])
     return out
+
+
+def _check_reference(calibration: dict, reference: Mapping[str, np.ndarray], attributes: int,
+                     groups_services: tuple[int, int]) -> None:
+    """Clear errors for a series reference that does not fit its model (``attributes`` context attributes,
+    ``groups_services`` profile groups and services)."""
+    missing = [key for key in ("context", *CELL_PARAMETERS) if key not in reference]
+    if missing:
+        raise AppshotInputError(f"the model's series reference lacks {missing}; retrain it")
+    cells, services = len(reference["context"]), groups_services[1]
+    expected = {"context": (cells, attributes), "profile_shape": (cells, *groups_services),
+                **{key: (cells, services) for key in CELL_PARAMETERS[1:]}}
+    wrong = {key: tuple(np.shape(reference[key])) for key, shape in expected.items()
+             if tuple(np.shape(reference[key])) != shape}
+    sizes = {key: len(calibration.get(key, [])) for key in ("context_mean", "context_std")}
+    if cells < 1 or wrong or any(n != attributes for n in sizes.values()) \
+            or not np.isfinite(reference["context"]).all():
+        raise AppshotInputError(
+            f"the model's series reference does not fit the model ({attributes} context attributes, "
+            f"{groups_services[0]} profile groups, {services} services; reference shapes {wrong or 'ok'}, "
+            f"calibration sizes {sizes}, {cells} cells, finite context: {bool(np.isfinite(reference['context']).all())}); "
+            "retrain it")
 
 
 def residual_scales(squares: np.ndarray, day_squares: np.ndarray, target: np.ndarray, share: np.ndarray,

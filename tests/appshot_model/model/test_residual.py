@@ -16,7 +16,7 @@ from appshot_model.model.hourmap import HourMapGenerator
 from appshot_model.model.hours import train_hour_conditioned_model
 from appshot_model.model.noise import draw_noise
 from appshot_model.model.residual import (GROUPS, LEVEL_BINS, NEIGHBOURS, WEEK_GROUPS, calendar_days, calibrate_series,
-                                          calibrate_series_values, cell_level, cell_parameters, day_means,
+                                          calibrate_series_values, cell_level, cell_levels, cell_parameters, day_means,
                                           day_persistence, day_share, group_means, hour_groups, persist_days,
                                           profile_draws, real_profile, residual_scales, week_groups,
                                           weekly_variance_ratio)
@@ -219,15 +219,62 @@ def test_cells_take_the_mean_parameters_of_their_context_neighbours():
                                                                                 which, maps, reference)):
         np.testing.assert_allclose(without["profile_shape"], 1.0)
         np.testing.assert_allclose(without["residual_cv"], 0.5)
-    with pytest.raises(AppshotInputError, match="context attributes"):
-        wider = np.concatenate([reference["context"], reference["context"][:, :1]], axis=1)
-        cell_parameters(calibration, which, maps, {**reference, "context": wider})
+    np.testing.assert_allclose(cells["day_persistence"], 0.2)
+    wider = np.concatenate([reference["context"], reference["context"][:, :1]], axis=1)
+    for broken in ({**reference, "context": wider}, {**reference, "residual_cv": reference["residual_cv"][:3]},
+                   {**reference, "context": np.where(reference["context"] > 0, np.nan, 0.0)}):
+        with pytest.raises(AppshotInputError, match="does not fit the model"):
+            cell_parameters(calibration, which, maps, broken)
+    with pytest.raises(AppshotInputError, match="does not fit the model"):
+        cell_parameters({**calibration, "context_std": [1.0]}, which, maps, reference)
     with pytest.raises(AppshotInputError, match="lacks"):
         cell_parameters(calibration, which, maps, {"context": reference["context"]})
     artefact.series_calibration = calibration
     times = pd.date_range("2026-03-02", periods=24 * 7, freq="h")
     with pytest.raises(AppshotInputError, match="no series reference"):
         calibrate_series_values(np.ones((len(times), 2, *maps.shape), np.float32), times, maps, seed=1)
+    calibrate_series_values(np.ones((len(times), 2, *maps.shape), np.float32), times, maps, seed=1,
+                            neighbours=False)                           # the level bins need no reference
+
+
+def test_cell_levels_take_the_bin_factor_and_floor_cells_below_the_training_range():
+    """Level = model level x its bin's factor; a cell below the lowest model level of the training cells gets their
+    lowest real level; without ``lowest_level`` (models calibrated before) the factor alone."""
+    calibration = {"level_factor": [[2.0, 3.0], [4.0, 5.0]], "lowest_level": {"model": [0.1, 0.2], "real": [7.0, 9.0]}}
+    model_level = np.array([[[0.5, 0.05, 1.0]], [[0.25, 0.3, 0.0]]])                       # [S, 1, 3]
+    which = np.array([[0, 0, 1]])
+    np.testing.assert_allclose(cell_levels(model_level, calibration, which), [[[1.0, 7.0, 4.0]], [[0.75, 0.9, 9.0]]])
+    del calibration["lowest_level"]
+    np.testing.assert_allclose(cell_levels(model_level, calibration, which), [[[1.0, 0.1, 4.0]], [[0.75, 0.9, 0.0]]])
+    with pytest.raises(AppshotInputError, match="lowest levels"):
+        cell_levels(model_level, {**calibration, "lowest_level": {"model": [0.1], "real": [1.0]}}, which)
+
+
+def test_every_cell_takes_its_own_nearest_reference_cells():
+    """Against a brute-force search on a non-square map: each cell (row-major, its own place on the map) gets
+    the mean of the parameters of its k nearest reference cells after the calibration's standardisation."""
+    artefact, context = conditioned_artefact(), make_context()
+    maps = HourMapGenerator(artefact, context)
+    cells, n_attributes = maps.cell_context.shape
+    rng = np.random.default_rng(3)
+    n_reference, k = 40, 3
+    mean, std = maps.cell_context.mean(axis=0), maps.cell_context.std(axis=0) + 0.5
+    calibration = {**_calibration(np.ones((GROUPS, 2))), "neighbours": k, "context_mean": mean.tolist(),
+                   "context_std": std.tolist()}
+    reference = {"context": rng.standard_normal((n_reference, n_attributes)).astype(np.float32),
+                 "profile_shape": rng.uniform(0, 2, (n_reference, GROUPS, 2)).astype(np.float32),
+                 **{key: rng.uniform(0, 1, (n_reference, 2)).astype(np.float32) for key in
+                    ("residual_cv", "day_share", "day_persistence")}}
+    got = cell_parameters(calibration, np.zeros(maps.shape, dtype=int), maps, reference)
+    standardised = (maps.cell_context - mean) / std
+    distances = ((standardised[:, None, :] - reference["context"][None]) ** 2).sum(axis=2)   # [cells, reference]
+    nearest = np.argsort(distances, axis=1)[:, :k]
+    height, width = maps.shape
+    assert height != width
+    for key in ("profile_shape", "residual_cv", "day_share", "day_persistence"):
+        expected = reference[key][nearest].mean(axis=1)                                   # [cells, (G,) S]
+        expected = np.moveaxis(expected, 0, -1).reshape(*expected.shape[1:], height, width)
+        np.testing.assert_allclose(got[key], expected, rtol=1e-5, err_msg=key)
 
 
 @pytest.fixture(scope="module")
@@ -257,6 +304,12 @@ def test_training_calibrates_the_series_from_the_real_cells(two_week_world, tmp_
             assert low <= targets.min() and targets.max() <= max(values.max(), 0.0), service
     night, noon = shape[-1, 3].mean(), shape[-1, 12].mean()        # busiest bin, weekday 03:00 and 12:00
     assert night < 0.5 < 1.0 < noon
+    # the lowest model and real mean levels over the training cells, per service
+    real_cells = np.concatenate([real_profile(t)[0].mean(axis=0).reshape(len(model.services), -1)  # mean of groups
+                                 for t in traffic.values()], axis=1)
+    np.testing.assert_allclose(calibration["lowest_level"]["real"], real_cells.min(axis=1), rtol=1e-6)
+    assert len(calibration["lowest_level"]["model"]) == len(model.services)
+    assert all(v >= 0 for v in calibration["lowest_level"]["model"])
     # the context neighbours' reference: every training cell (fewer than REFERENCE_CELLS), standardised context
     reference = model.series_reference
     cells = sum(t.sizes["y"] * t.sizes["x"] for t in traffic.values())
@@ -277,6 +330,12 @@ def test_training_calibrates_the_series_from_the_real_cells(two_week_world, tmp_
     sampled, sampled_reference = calibrate_series(model, contexts, traffic, seed=0, reference_cells=50)
     assert len(sampled_reference["context"]) == 50 and sampled["level_edges"] == calibration["level_edges"]
     assert calibrate_series(model, contexts, traffic, seed=0, neighbours=0)[1] == {}
+    with pytest.raises(AppshotInputError, match="reference_cells"):
+        calibrate_series(model, contexts, traffic, seed=0, reference_cells=0)
+    constant = {c: x.copy(data=np.where(np.arange(x.sizes["attribute"])[:, None, None] == 0, 0.9, x.values))
+                for c, x in contexts.items()}                           # an attribute the same in every cell
+    constant_calibration, constant_reference = calibrate_series(model, constant, traffic, seed=0)
+    assert constant_calibration["context_std"][0] == 1.0 and np.isfinite(constant_reference["context"]).all()
     model.series_calibration = None
     assert model.model_hash != hash_with
     seen = []
