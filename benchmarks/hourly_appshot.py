@@ -183,8 +183,8 @@ def spectragan(args, model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
     root = args.shared_data / "spectragan"
     world = {c: (context_cube(root, c), read_traffic(root, c)) for c in TRAFFIC_CITIES}
     attributes = [str(a) for a in world[TRAFFIC_CITIES[0]][0].attribute.values]
-    rows = []
-    for seed, held_out in itertools.product(args.seeds or [args.seed], TRAFFIC_CITIES):
+    rows, seeds = [], args.seeds or [args.seed]
+    for seed, held_out in itertools.product(seeds, TRAFFIC_CITIES):
         train = [c for c in TRAFFIC_CITIES if c != held_out]
         model, _ = train_models("conditioned", world, train, attributes, model_cfg,
                                 train_cfg.model_copy(update={"seed": seed}),
@@ -197,7 +197,7 @@ def spectragan(args, model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
         total = list({r["method"]: r for r in fold if r["service"] == "total"}.values())  # the one service repeats it
         rows += [{**r, "seed": seed, "rho": rho} for r in total]
         log("  AC-L1 total: " + ", ".join(f"{r['method']} {r['acl1']:.2f}" for r in total))
-        if seed == (args.seeds or [args.seed])[0]:
+        if seed == seeds[0]:
             nemd_figure(series, f"spectragan_{held_out}", args.figures, args.nemd_hours)
     folds = pd.DataFrame(rows)
     print(folds.pivot_table(index=["seed", "held_out"], columns="method", values="acl1").round(2).to_string())

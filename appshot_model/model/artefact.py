@@ -113,12 +113,12 @@ class ModelArtefact:
     @property
     def model_hash(self) -> str:
         """SHA-256 of the generator weights and :meth:`config_json`."""
-        return state_dict_hash({**self.generator.state_dict(), **self._reference_tensors()}, self.config_json())
+        reference = {f"series_reference.{k}": v for k, v in self._reference_tensors().items()}
+        return state_dict_hash({**self.generator.state_dict(), **reference}, self.config_json())
 
     def _reference_tensors(self) -> dict[str, torch.Tensor]:
-        """:attr:`series_reference` as tensors named ``series_reference.<name>`` (empty without one)."""
-        return {f"series_reference.{k}": torch.from_numpy(np.ascontiguousarray(v))
-                for k, v in sorted((self.series_reference or {}).items())}
+        """:attr:`series_reference` as tensors, in name order (empty without one), as saved and hashed."""
+        return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in sorted((self.series_reference or {}).items())}
 
     def describe(self) -> dict[str, Any]:
         """The ``model.json`` content."""
@@ -147,8 +147,7 @@ class ModelArtefact:
                        "discriminators": {name: {k: v.detach().cpu() for k, v in d.state_dict().items()}
                                           for name, d in self.discriminators.items()}}
             if self.series_reference:
-                weights["series_reference"] = {k: torch.from_numpy(np.ascontiguousarray(v))
-                                               for k, v in self.series_reference.items()}
+                weights["series_reference"] = self._reference_tensors()
             torch.save(weights, tmp / WEIGHTS_FILE)
         return directory
 

@@ -34,9 +34,10 @@ Generation (:func:`calibrate_series_values`): the series' maps and :data:`SERIES
 per group give the model's profile on the city, hence each cell's bin and model level; the cell's profile
 becomes its calibrated level (:func:`cell_levels`: the model level times the bin's level factor; below the
 model's range on the training cells, their lowest real level: a model trained on Aachen's 187 cells gave 45-176
-of Bonn's 700 cells next to no traffic, which a factor keeps near 0) times its shape; the model's variation around its own profile is kept and
-scaled to the target coefficient of variation times that level, and the day share, its day means first made to
-persist from day to day (an AR(1) filter across days), service by service; traffic is clipped at 0. The shape
+of Bonn's 700 cells next to no traffic, which a factor keeps near 0) times its shape; the model's variation
+around its own profile is kept and scaled to the target coefficient of variation times that level, and the day
+share, its day means first made to persist from day to day (an AR(1) filter across days), service by service;
+traffic is clipped at 0. The shape
 and the three residual targets are the mean over the cell's :data:`NEIGHBOURS` nearest reference cells in
 context space (:func:`cell_parameters`): cells of alike context share a weekly rhythm that the level alone
 does not tell (docs/hourly.md has the measurements); without a reference, the level bin's.
@@ -263,6 +264,8 @@ def calibrate_series(artefact: ModelArtefact, contexts: Mapping[str, xr.DataArra
     with ``seed``): their standardised model context ``context [N, K]`` and real :data:`CELL_PARAMETERS`
     ``[N, G, S]`` / ``[N, S]`` (NaN where a service has no traffic; persistence at least 0), from which
     :func:`cell_parameters` gives each generated cell the mean of its ``neighbours`` nearest."""
+    if reference_cells < 1:
+        raise AppshotInputError(f"reference_cells must be >= 1, got {reference_cells}")
     usable = {}
     for city in sorted(traffic):
         cube = traffic[city].sel(service=artefact.services)
@@ -325,8 +328,6 @@ def calibrate_series(artefact: ModelArtefact, contexts: Mapping[str, xr.DataArra
                    "residual_cv": target.round(6).tolist(), "day_share": daily.round(6).tolist(),
                    "day_persistence": persist.round(6).tolist()}
     reference: dict[str, np.ndarray] = {}
-    if reference_cells < 1:
-        raise AppshotInputError(f"reference_cells must be >= 1, got {reference_cells}")
     kept = np.isfinite(real_shape).any(axis=(0, 1))                          # cells with some traffic
     if neighbours > 0 and kept.any():
         context = np.concatenate(features)
@@ -358,10 +359,11 @@ def calibrate_series_values(values: np.ndarray, times, maps: HourMapGenerator, s
     """Apply the model's series calibration to generated ``values [time, S, H, W]`` at ``times`` in place.
 
     The model's profile on the city (group means of the values and ``draws`` extra draws per group) gives each
-    cell's level bin and level per service; its profile becomes that level times the bin's level factor and the
-    cell's profile shape (:func:`cell_parameters`: from its context neighbours among the training cells, or with
-    ``neighbours=False`` or a model without a reference, its level bin's; the same for the residual targets). The calendar-day means of each cell's variation around the model's profile are made to persist
-    from day to day (:func:`persist_days`, the bin's day persistence); the variation is then scaled to the target
+    cell's level bin and model level per service; its profile becomes its calibrated level (:func:`cell_levels`)
+    times its profile shape (:func:`cell_parameters`: from its context neighbours among the training cells, or with
+    ``neighbours=False`` or a model without a reference, its level bin's; the same for the residual targets).
+    The calendar-day means of each cell's variation around the model's profile are made to persist from day to
+    day (:func:`persist_days`, the cell's day persistence); the variation is then scaled to the target
     coefficient of variation times the cell's new level, its day means and the rest separately so that the day
     means carry the target share.
     Everything per service. Returns the overall residual factors ``[S, H, W]`` (target over the model's root
@@ -372,9 +374,7 @@ def calibrate_series_values(values: np.ndarray, times, maps: HourMapGenerator, s
     if draws < 1:
         raise AppshotInputError(f"draws must be >= 1 (every group needs a map for the profile), got {draws}")
     dims = {"profile_shape": 3, "level_factor": 2, "residual_cv": 2, "day_share": 2, "day_persistence": 2}
-    if neighbours and calibration.get("neighbours") and not maps.artefact.series_reference:
-        raise AppshotInputError("the model's series calibration uses context neighbours but the model has no "
-                                "series reference (weights file without it); retrain it")
+    reference = context_reference(maps.artefact, neighbours)
     if any(np.ndim(calibration.get(key)) != n for key, n in dims.items()):
         raise AppshotInputError("the model's series calibration predates the current format (expected "
                                 f"{', '.join(f'{k} with {n} dimensions' for k, n in dims.items())}); "
@@ -391,7 +391,7 @@ def calibrate_series_values(values: np.ndarray, times, maps: HourMapGenerator, s
     which = np.digitize(cell_level(model, maps.artefact.normalisation.traffic_max), calibration["level_edges"])
     model = model[DAY_GROUP_OF_WEEK_GROUP if weekly else slice(None)]          # [G, S, H, W]
     level = cell_levels(model.mean(axis=0), calibration, which)                                       # [S, H, W]
-    cells = cell_parameters(calibration, which, maps, maps.artefact.series_reference if neighbours else None)
+    cells = cell_parameters(calibration, which, maps, reference)
     shape = cells["profile_shape"]                                                                    # [G, S, H, W]
     profile = (level * shape).astype(np.float32)
     for t, group in enumerate(groups):
@@ -417,6 +417,17 @@ def calibrate_series_values(values: np.ndarray, times, maps: HourMapGenerator, s
     return scale
 
 
+def context_reference(artefact: ModelArtefact, neighbours: bool = True) -> Mapping[str, np.ndarray] | None:
+    """The series reference the model's cells take their context neighbours from; None with ``neighbours=False``
+    or a calibration without neighbours (level bins); an error when the calibration needs one the model lacks."""
+    if not neighbours or not (artefact.series_calibration or {}).get("neighbours"):
+        return None
+    if not artefact.series_reference:
+        raise AppshotInputError("the model's series calibration uses context neighbours but the model has no "
+                                "series reference (weights file without it); retrain it")
+    return artefact.series_reference
+
+
 def cell_levels(model_level: np.ndarray, calibration: dict, which: np.ndarray) -> np.ndarray:
     """``[S, H, W]`` each cell's calibrated mean level from the model's ``model_level [S, H, W]``: times its level
     bin's (``which [H, W]``) level factor, per service; a cell below the lowest level the model gave any training
@@ -428,8 +439,8 @@ def cell_levels(model_level: np.ndarray, calibration: dict, which: np.ndarray) -
         return level
     model_lowest, real_lowest = (np.asarray(lowest[name], dtype=float) for name in ("model", "real"))
     if model_lowest.shape != (len(model_level),) or real_lowest.shape != (len(model_level),):
-        raise AppshotInputError(f"the model's lowest levels {model_lowest.shape} / {real_lowest.shape} do not fit its "
-                                f"{len(model_level)} services; retrain it")
+        raise AppshotInputError(f"the model's lowest levels {model_lowest.shape} / {real_lowest.shape} do not fit "
+                                f"its {len(model_level)} services; retrain it")
     below = model_level < model_lowest[:, None, None]
     return np.where(below, np.broadcast_to(real_lowest[:, None, None], level.shape), level)
 
@@ -474,13 +485,12 @@ def _check_reference(calibration: dict, reference: Mapping[str, np.ndarray], att
     wrong = {key: tuple(np.shape(reference[key])) for key, shape in expected.items()
              if tuple(np.shape(reference[key])) != shape}
     sizes = {key: len(calibration.get(key, [])) for key in ("context_mean", "context_std")}
-    if cells < 1 or wrong or any(n != attributes for n in sizes.values()) \
-            or not np.isfinite(reference["context"]).all():
+    finite = bool(np.isfinite(reference["context"]).all())
+    if cells < 1 or wrong or any(n != attributes for n in sizes.values()) or not finite:
         raise AppshotInputError(
             f"the model's series reference does not fit the model ({attributes} context attributes, "
             f"{groups_services[0]} profile groups, {services} services; reference shapes {wrong or 'ok'}, "
-            f"calibration sizes {sizes}, {cells} cells, finite context: {bool(np.isfinite(reference['context']).all())}); "
-            "retrain it")
+            f"calibration sizes {sizes}, {cells} cells, finite context: {finite}); retrain it")
 
 
 def residual_scales(squares: np.ndarray, day_squares: np.ndarray, target: np.ndarray, share: np.ndarray,

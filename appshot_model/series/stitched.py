@@ -40,7 +40,7 @@ from appshot_model.model.config import ModelConfig
 from appshot_model.model.hourmap import HourMapGenerator
 from appshot_model.model.hours import CONDITIONED
 from appshot_model.model.noise import draw_noise
-from appshot_model.model.residual import calibrate_series_values, hour_groups
+from appshot_model.model.residual import calibrate_series_values, context_reference, hour_groups
 from appshot_model.series.data import consecutive_hours
 from appshot_model.traffic.peaks import weekday_mask
 
@@ -152,10 +152,9 @@ def generate_hourly_series(models: HourlyModels, context_cube: xr.DataArray, tim
 
 def _shape_source(model: ModelArtefact, context_neighbours: bool) -> str:
     """Where a calibrated series' cells took their profile shape from (for the file's attributes)."""
-    k = int(model.series_calibration.get("neighbours", 0))
-    if context_neighbours and k and model.series_reference:
-        return f"the {k} nearest training cells in context space"
-    return "the level bin"
+    if context_reference(model, context_neighbours) is None:
+        return "the level bin"
+    return f"the {int(model.series_calibration['neighbours'])} nearest training cells in context space"
 
 
 def calibrate_rho(models: HourlyModels, context_cube: xr.DataArray, real: xr.DataArray, seed: int,
