@@ -120,6 +120,8 @@ METHODS: dict[str, MethodSpec] = {spec.name: spec for spec in [
              "of each service's mean level", {"l1_units": "max"}, paper="beyond the paper: L1 units"),
     _appshot("appshot_uncalibrated_noise", "AppShot without the noise calibration after training (z and noise "
              "field as trained)", {"calibrate_noise": False}, paper="beyond the paper: noise calibration"),
+    _appshot("appshot_no_noise_field", "AppShot with the non-spatial z only (the paper's noise), no spatial noise "
+             "field", {"noise_channels": 0}, paper="beyond the paper: noise field"),
     _appshot("appshot_concat_noise", "AppShot with z concatenated to the features instead of FiLM",
              {"noise": "concat"}, paper="Fig. 18 (no FiLM)"),
     _appshot("appshot_kernel_1", "AppShot with first-conv kernel 1 (context patch 10)", {"first_kernel": 1},

@@ -43,7 +43,7 @@ def test_registry_covers_baselines_and_ablations():
     assert set(BASELINES) | set(ABLATIONS) | {"appshot"} == set(METHODS)
     assert {"appshot_features_64", "appshot_l1_max_units", "appshot_no_overlap", "appshot_l1_only", "appshot_l1_d1",
             "appshot_l1_d1_d2", "appshot_concat_noise", "appshot_patch_noise", "appshot_sample_l1",
-            "appshot_uncalibrated_noise",
+            "appshot_uncalibrated_noise", "appshot_no_noise_field",
             "appshot_kernel_1", "appshot_kernel_2", "appshot_kernel_3", "appshot_kernel_6",
             "appshot_kernel_11"} == set(ABLATIONS)
     assert method_spec("appshot_l1_d1_d2").same_as == "appshot" and not method_spec("cnn").stochastic
