@@ -1,19 +1,8 @@
 """Machine description printed by every benchmark (figures on shared machines drift: say where)."""
 
 import os
-import platform
 
-
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo (falls back to platform.processor())."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from appshot_model.core.provenance import cpu_model  # noqa: F401  (re-exported for the benchmarks)
 
 
 def load_average() -> str:

@@ -1,10 +1,13 @@
 """Which code produced a result: a content hash of the ``appshot_model`` sources and, when the package
-sits in a git checkout, its commit and whether the working tree differs from it."""
+sits in a git checkout, its commit and whether the working tree differs from it; and what else decides its
+floating-point results (CPU, the instruction set torch uses, library versions)."""
 
 from __future__ import annotations
 
 import hashlib
+import platform
 import subprocess
+from importlib import metadata
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -42,3 +45,35 @@ def code_version(package_dir: Path = PACKAGE_DIR) -> dict[str, str | bool | None
     state = git_state(package_dir)
     return {"appshot_model_sha256": source_hash(package_dir), "git_commit": state["commit"],
             "git_dirty": state["dirty"]}
+
+
+#: Libraries whose versions can change trained weights or scores.
+NUMERIC_LIBRARIES = ("torch", "numpy", "scipy", "scikit-image", "POT")
+
+
+def cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo (falls back to ``platform.processor()``)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def numerics() -> dict[str, object]:
+    """``{"cpu", "torch_cpu_capability", "libraries"}``: what besides code, inputs and seeds decides a CPU run's
+    floating-point results. GAN training amplifies rounding differences, so a model trained with the same seed on
+    a CPU with another instruction set (measured: torch's AVX512 vs AVX2 kernels) is a different model."""
+    import torch  # here, not at import: the release code imports this module and must stay torch-free
+
+    versions = {}
+    for name in NUMERIC_LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {"cpu": cpu_model(), "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "libraries": versions}

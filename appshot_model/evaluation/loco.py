@@ -43,7 +43,7 @@ from threadpoolctl import threadpool_limits
 
 from appshot_model.core.errors import AppshotInputError
 from appshot_model.core.io import atomic_path
-from appshot_model.core.provenance import code_version
+from appshot_model.core.provenance import code_version, numerics
 from appshot_model.core.seeds import derive_seed
 from appshot_model.core.threads import THREADS_ENV, available_cores
 from appshot_model.evaluation.baselines import BASELINES, METHODS, Budget, generate_method, method_spec, train_method
@@ -482,6 +482,7 @@ def _collect(world: World, settings: LocoSettings, folds: list[Fold], references
         "machine": {"cores_available": len(available_cores()), "cpu_count": os.cpu_count(),
                     "platform": platform.platform(), "python": platform.python_version(),
                     "load_average_start": load_start, "load_average_end": _load_average()},
+        "numerics": numerics(),
         "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     return LocoRun(world.name, frame, references, digests, record)
@@ -529,7 +530,8 @@ def sort_rows(rows: pd.DataFrame, hours: Sequence[str]) -> pd.DataFrame:
 
 
 def run_description(record: dict) -> list[str]:
-    """Markdown bullet lines of a run record: world, folds, budget, NEMD, threads, code version, workers, time."""
+    """Markdown bullet lines of a run record: world, folds, budget, NEMD, threads, code version, CPU and library
+    versions (when recorded), workers, time."""
     settings, code, machine = record["settings"], record["code"], record["machine"]
     nemd = "exact" if settings["nemd_method"] == "exact" else f"coarse block {settings['nemd_block']} (APPROXIMATE)"
     budget = ", ".join(f"{k} {settings[k]}" for k in ("batch_size", "features") if settings[k] is not None)
@@ -541,6 +543,8 @@ def run_description(record: dict) -> list[str]:
          f"{settings['nemd_pairs'] or 'every'} pair(s) per service; torch threads per worker {settings['torch_threads']}"),
         (f"- code: appshot_model sha256 {code['appshot_model_sha256'][:16]}..., git commit {code['git_commit']}"
          f"{' (working tree differs)' if code['git_dirty'] else ''}"),
+        *([f"- numerics: {record['numerics']['cpu']}, torch {record['numerics']['torch_cpu_capability']} kernels; "
+           + ", ".join(f"{k} {v}" for k, v in record["numerics"]["libraries"].items())] if "numerics" in record else []),
         (f"- {record['workers']} worker(s); wall time {record['wall_seconds']:.0f} s; CPU in tasks "
          f"{record['task_cpu_seconds']:.0f} s; load average at start {machine['load_average_start']}, at end "
          f"{machine['load_average_end']} ({machine['cores_available']} cores available)"),
@@ -613,12 +617,17 @@ def check_reproduction(run: LocoRun, committed_csv: str | os.PathLike) -> tuple[
             if key not in ("methods", "seeds") and old["settings"].get(key) != new["settings"].get(key):
                 problems.append(f"setting {key} is {new['settings'].get(key)!r} here but "
                                 f"{old['settings'].get(key)!r} in {path.name}")
-        if old.get("world_description") != new.get("world_description"):
-            problems.append(f"world {new.get('world_description')} differs from {old.get('world_description')} "
-                            f"in {path.name}")
+        old_world, new_world = ({k: v for k, v in (r.get("world_description") or {}).items() if k != "root"}
+                                for r in (old, new))  # the data's folder may lie elsewhere; its rows are compared
+        if old_world != new_world:
+            problems.append(f"world {new_world} differs from {old_world} in {path.name}")
         if old["code"]["appshot_model_sha256"] != new["code"]["appshot_model_sha256"]:
             notes.append(f"appshot_model sources differ from those of {path.name} (git commit "
                          f"{old['code'].get('git_commit')}); rows are only expected to match with the same code")
+        if old.get("numerics") != new.get("numerics"):
+            notes.append(f"CPU, torch's instruction set or library versions differ from those of {path.name} "
+                         f"({old.get('numerics', 'not recorded')} there, {new['numerics']} here): trained methods' "
+                         f"rows are only expected to match on the same")
     else:
         notes.append(f"no run record {path.name} beside {Path(committed_csv).name}: settings not checked")
     return problems, notes

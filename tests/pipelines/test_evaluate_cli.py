@@ -1,6 +1,8 @@
 """`appshot evaluate` on a tiny simulated world: writes the scores, reruns one fold x method x seed alone and
 checks it against the first run's CSV bit for bit, reports differing settings, rejects bad arguments cleanly."""
 
+import json
+
 import pytest
 from typer.testing import CliRunner
 
@@ -35,6 +37,14 @@ def test_evaluate_writes_scores_and_a_rerun_fold_reproduces_its_rows(tiny_world,
     again = runner.invoke(cli.app, [*args, *TINY])
     assert again.exit_code == 0, again.output
     assert "all 2 rows reproduce" in again.output and len(read_scores(rerun)) == 2
+    assert "instruction set" not in again.output
+    record = committed.parent / "demo_loco_run.json"  # the committed run was made on another CPU
+    recorded = json.loads(record.read_text())
+    recorded["numerics"]["cpu"] = "another CPU"
+    record.write_text(json.dumps(recorded))
+    elsewhere = runner.invoke(cli.app, [*args, *TINY])
+    assert elsewhere.exit_code == 0, elsewhere.output  # CNN rows still match here: same machine in truth
+    assert "CPU, torch's instruction set or library versions differ" in elsewhere.output
     other = runner.invoke(cli.app, [*args, *TINY[:2], "--steps", "3", *TINY[4:]])
     assert other.exit_code == 1
     assert "setting steps is 3 here but 2" in other.output and "method=cnn" in other.output

@@ -60,6 +60,8 @@ def test_one_row_per_fold_method_seed_with_the_committed_columns(world, full_run
     assert method_seeds("demo", Fold("beta", "evening"), "cnn", 1) != method_seeds("demo", Fold("beta", "evening"),
                                                                                     "cnn", 0)
     assert full_run.record["settings"]["torch_threads"] == 1 and full_run.record["code"]["appshot_model_sha256"]
+    numerics = full_run.record["numerics"]
+    assert numerics["cpu"] and numerics["torch_cpu_capability"] and numerics["libraries"]["torch"].startswith("2.")
 
 
 def test_a_fold_rerun_alone_on_one_worker_reproduces_its_rows(world, full_run):
