@@ -10,6 +10,8 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
+import torch
+
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 
@@ -67,8 +69,6 @@ def numerics() -> dict[str, object]:
     """``{"cpu", "torch_cpu_capability", "libraries"}``: what besides code, inputs and seeds decides a CPU run's
     floating-point results. GAN training amplifies rounding differences, so a model trained with the same seed on
     a CPU with another instruction set (measured: torch's AVX512 vs AVX2 kernels) is a different model."""
-    import torch  # here, not at import: the release code imports this module and must stay torch-free
-
     versions = {}
     for name in NUMERIC_LIBRARIES:
         try:
