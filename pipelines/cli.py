@@ -138,7 +138,7 @@ def evaluate(
     steps: Annotated[int | None, typer.Option(
         help="Training budget: optimiser steps per model (batch: 4 tiles for AppShot, 64 patches for the "
              "patch-based methods). Default: each method's own (AppShot and its "
-             "ablations, CNN, Pix2Pix 600; independent 100 per service model; FDaS none).")] = None,
+             "ablations 1000; CNN, Pix2Pix 600; independent 100 per service model; FDaS none).")] = None,
     samples: Annotated[int, typer.Option(help="Generated snapshots per method, held-out city, hour and seed.")] = 10,
     method: Annotated[list[str] | None, typer.Option(
         help="Method to evaluate (repeatable): appshot, fdas, cnn, pix2pix, independent, an appshot_* ablation, "

@@ -97,7 +97,8 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    steps: int = Field(600, ge=1, description="generator updates (one batch each)")
+    steps: int = Field(1000, ge=1, description="generator updates (one batch each); 600 at Adam 2e-4 left the "
+                                               "generator undertrained (docs/model.md, 'Default schedule')")
     batch_size: int = Field(4, ge=1, description="tiles per step (4 tiles of 32 x 32 cells hold ~2,100 overlapping "
                                                  "10 x 10 patches); when a training city is smaller than the tile, "
                                                  "the smaller tiles are counted by area (about batch_size x tile^2 "
@@ -109,8 +110,8 @@ class TrainConfig(BaseModel):
                                                   "means")
     bn_batches: int = Field(20, ge=0, description="batches used to re-estimate batch-norm statistics on the final "
                                                   "weights (0: keep the running averages of training)")
-    lr_g: float = Field(2e-4, gt=0.0, description="Adam learning rate of the generator")
-    lr_d: float = Field(2e-4, gt=0.0, description="Adam learning rate of the discriminators")
+    lr_g: float = Field(5e-4, gt=0.0, description="Adam learning rate of the generator (the paper gives none)")
+    lr_d: float = Field(5e-4, gt=0.0, description="Adam learning rate of the discriminators")
     betas: tuple[float, float] = Field((0.5, 0.999), description="Adam betas")
     seed: int = Field(0, description="seed for weights, dropout, noise and patch sampling")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: cuda when available, else cpu")

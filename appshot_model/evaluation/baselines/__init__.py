@@ -87,7 +87,8 @@ class Budget:
 
 
 def _appshot(name: str, description: str, overrides: dict, same_as: str | None = None, paper: str = "") -> MethodSpec:
-    return MethodSpec(name, "appshot", description, overrides, same_as=same_as, paper=paper)
+    return MethodSpec(name, "appshot", description, overrides, default_steps=TrainConfig().steps, same_as=same_as,
+                      paper=paper)
 
 
 #: Every method the evaluation knows, in table order.
