@@ -1,8 +1,9 @@
 """AppShot training schedules scored on single held-out folds of the demo world.
 
 The docs/model.md "Default schedule" table: each schedule trains the AppShot model on the fold's training
-cities, generates the held-out city and prints WErr / NEMD / SSIM / PSNR / HEMD, the mean hotspot count per generated service map and the training
-seconds; the fold's Data row and, with ``--baseline``, the baselines are printed beside it.
+cities, generates the held-out city and prints WErr / NEMD / SSIM / PSNR / HEMD, the mean hotspot count per
+generated service map and the training seconds; the fold's Data row and, with ``--baseline``, the baselines are
+printed beside it.
 
 Schedules are ``steps:lr`` pairs (the same Adam learning rate for G and both Ds). Run from the repository root::
 
@@ -23,12 +24,10 @@ from appshot_model.core.threads import configure_torch_threads
 from appshot_model.evaluation.baselines import generate_method, train_method
 from appshot_model.evaluation.baselines.appshot_variants import generate_appshot_variant
 from appshot_model.evaluation.loco import Fold, LocoSettings, prepare_fold, real_snapshots
-from appshot_model.evaluation.metrics import hotspot_counts, score
+from appshot_model.evaluation.metrics import HEADLINE_METRICS, hotspot_counts, score
 from appshot_model.evaluation.worlds import demo_world
 from appshot_model.model.config import ModelConfig, TrainConfig
 from appshot_model.model.fit import train_peak_hour_model
-
-METRICS = ("werr", "nemd", "ssim", "psnr", "hemd")
 
 
 def schedule(text: str) -> tuple[int, float]:
@@ -40,13 +39,22 @@ def schedule(text: str) -> tuple[int, float]:
         raise argparse.ArgumentTypeError(f"schedule {text!r}: expected steps:learning_rate, e.g. 1000:5e-4") from exc
 
 
+def fold(text: str) -> Fold:
+    """``"porto:morning"`` -> ``Fold("porto", "morning")``."""
+    held_out, _, hour = text.partition(":")
+    if not held_out or not hour:
+        raise argparse.ArgumentTypeError(f"fold {text!r}: expected held_out:hour, e.g. porto:morning")
+    return Fold(held_out, hour)
+
+
 def line(name: str, scores: dict, extra: str = "") -> str:
-    return f"  {name:<22} " + " / ".join(f"{scores[m]:.3f}" for m in METRICS) + extra
+    """One printed row: the headline metrics of ``scores``, then ``extra``."""
+    return f"  {name:<22} " + " / ".join(f"{scores[m]:.3f}" for m in HEADLINE_METRICS) + extra
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fold", action="append", required=True, help="held_out:hour, e.g. porto:morning")
+    parser.add_argument("--fold", action="append", type=fold, required=True, help="held_out:hour, e.g. porto:morning")
     parser.add_argument("--schedule", action="append", type=schedule, required=True, help="steps:lr")
     parser.add_argument("--baseline", action="append", default=[], help="a baseline method to print beside")
     parser.add_argument("--seed", type=int, default=1, help="training seed (generation uses seed + 100)")
@@ -55,9 +63,9 @@ def main() -> None:
     print(f"machine: {cpu_model()}; torch threads {threads}; load average {load_average()}")
     world, settings = demo_world(), LocoSettings(seeds=(0,), nemd_method="coarse")
     print("WErr / NEMD / SSIM / PSNR / HEMD; hotspots per generated service map; training seconds")
-    for text in args.fold:
-        held_out, hour = text.split(":")
-        reference = prepare_fold(world, Fold(held_out, hour), settings)
+    for held_out_fold in args.fold:
+        held_out, hour = held_out_fold.held_out, held_out_fold.hour
+        reference = prepare_fold(world, held_out_fold, settings)
         real = real_snapshots(world, held_out, hour)
         contexts = {c: world.context(c) for c in reference.training_cities}
         traffic = {c: world.snapshots(c, hour) for c in reference.training_cities}
