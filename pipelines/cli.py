@@ -219,6 +219,29 @@ def evaluate(
         console.print(f"all {len(run.rows)} rows reproduce {compare} exactly")
 
 
+@app.command("evaluate-merge")
+def evaluate_merge(
+    parts: Annotated[list[Path], typer.Argument(help="Scores CSVs written by 'appshot evaluate' (each with its "
+                                                     "_details.csv and _run.json beside it).")],
+    out: Annotated[Path, typer.Option(help="Merged scores CSV; beside it <name>_details.csv, <name>_run.json, the "
+                                           "summary <name>.md and the per-hour metric figures.")] = Path(
+        "data/evaluation/demo_loco.csv"),
+    figures: Annotated[bool, typer.Option(help="Write the per-hour metric figures.")] = True,
+) -> None:
+    """Merge evaluation runs of the same world, code, numerics and settings (e.g. seeds run on different days) into
+    one scores table and summary. The parts' Data rows must agree and no method x seed row may appear twice."""
+    from appshot_model.evaluation.loco import merge_runs, write_loco
+
+    try:
+        run = merge_runs(parts)
+        paths = write_loco(run, out, figures=figures)
+    except (AppshotInputError, AppshotStorageError) as exc:
+        raise _fail(exc) from None
+    console.print(f"merged {len(parts)} runs: {len(run.rows)} rows, seeds {run.record['settings']['seeds']}; "
+                  f"scores: {paths['scores'].resolve()}")
+    typer.echo(paths["summary"].read_text())
+
+
 def _map_unseen_cities(world, hours: list[str], folder: Path, samples: int, budget) -> None:
     """Generate and map every context-only city of ``world`` at ``hours`` (figures in ``folder``; AppShot trained
     with the run's ``budget``)."""

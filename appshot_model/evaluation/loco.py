@@ -547,7 +547,13 @@ def run_description(record: dict) -> list[str]:
            + ", ".join(f"{k} {v}" for k, v in record["numerics"]["libraries"].items())] if "numerics" in record else []),
         (f"- {record['workers']} worker(s); wall time {record['wall_seconds']:.0f} s; CPU in tasks "
          f"{record['task_cpu_seconds']:.0f} s; load average at start {machine['load_average_start']}, at end "
-         f"{machine['load_average_end']} ({machine['cores_available']} cores available)"),
+         f"{machine['load_average_end']} ({machine['cores_available']} cores available)"
+         f"{'; the sums over the parts below' if 'parts' in record else ''}"),
+        *[(f"- part `{part['csv']}`: seeds {part['settings']['seeds']}, methods "
+           f"{', '.join(part['settings']['methods'])}; git commit {part['code']['git_commit']}; {part['workers']} "
+           f"worker(s), wall time {part['wall_seconds']:.0f} s, CPU in tasks {part['task_cpu_seconds']:.0f} s; "
+           f"finished {part['finished_utc']}")
+          for part in record.get("parts", [])],
     ]
 
 
@@ -631,3 +637,67 @@ def check_reproduction(run: LocoRun, committed_csv: str | os.PathLike) -> tuple[
     else:
         notes.append(f"no run record {path.name} beside {Path(committed_csv).name}: settings not checked")
     return problems, notes
+
+
+#: Run-record keys that may differ between the parts of a merged run (everything else must agree).
+PART_KEYS = ("folds", "workers", "wall_seconds", "task_cpu_seconds", "machine", "finished_utc", "steps_per_model")
+
+
+def merge_runs(csv_paths: Sequence[str | os.PathLike]) -> LocoRun:
+    """One run from several runs written by :func:`write_loco` (e.g. the seeds of one evaluation run on different
+    days). The parts must share the world, the code (``appshot_model`` sha256), the numerics and every setting but
+    the methods and seeds; their Data rows must agree bit for bit and no method x seed row may appear twice. The
+    merged record lists each part's record under ``parts``; its wall and CPU seconds are the parts' sums. Sample
+    digests are not stored, so a merged run has no per-fold figures."""
+    if len(csv_paths) < 2:
+        raise AppshotInputError(f"merging needs at least two runs, got {len(csv_paths)}")
+    frames, records = [], []
+    for path in map(Path, csv_paths):
+        details, record = path.with_name(f"{path.stem}_details.csv"), record_path(path)
+        for needed in (details, record):
+            if not needed.is_file():
+                raise AppshotInputError(f"{needed} does not exist: {path} was not written by 'appshot evaluate'")
+        frames.append(read_scores(details, [*ROW_COLUMNS, *DETAIL_COLUMNS]))
+        records.append(json.loads(record.read_text(encoding="utf-8")))
+    first = records[0]
+
+    def shared(record: dict) -> dict:
+        settings = {k: v for k, v in record["settings"].items() if k not in ("methods", "seeds")}
+        world = {k: v for k, v in (record.get("world_description") or {}).items() if k != "root"}
+        return {"world": record["world"], "world_description": world, "settings": settings,
+                "appshot_model_sha256": record["code"]["appshot_model_sha256"], "numerics": record.get("numerics")}
+
+    for path, record in zip(csv_paths[1:], records[1:], strict=True):
+        mine, theirs = shared(record), shared(first)
+        for key in mine:
+            if mine[key] != theirs[key]:
+                raise AppshotInputError(f"{path}: {key} is {mine[key]!r}, but {theirs[key]!r} in {csv_paths[0]}; "
+                                        "only runs of the same world, code, numerics and settings can be merged")
+    rows = pd.concat(frames, ignore_index=True)
+    keys = ["held_out", "hour", "method", "seed"]
+    data = rows[rows["method"] == DATA]
+    for (held_out, hour), group in data.groupby(["held_out", "hour"]):
+        values = group[list(HEADLINE_METRICS)].to_numpy(float)
+        if not all(np.array_equal(values[0], other, equal_nan=True) for other in values[1:]):
+            raise AppshotInputError(f"the parts' Data rows of {held_out} {hour} differ: not the same world or scoring")
+    methods = rows[rows["method"] != DATA]
+    twice = methods[methods.duplicated(subset=keys, keep=False)]
+    if len(twice):
+        first_twice = twice.iloc[0]
+        raise AppshotInputError(f"{len(twice) // 2} method x seed row(s) appear in more than one part, e.g. "
+                                f"{first_twice['held_out']} {first_twice['hour']} {first_twice['method']} seed "
+                                f"{first_twice['seed']}")
+    hours = list(dict.fromkeys(f.split("|")[1] for r in records for f in r["folds"]))
+    merged = sort_rows(pd.concat([data.drop_duplicates(subset=keys), methods], ignore_index=True), hours)
+    record = {k: v for k, v in first.items() if k not in PART_KEYS}
+    record["settings"] = {**first["settings"],
+                          "methods": list(dict.fromkeys(m for r in records for m in r["settings"]["methods"])),
+                          "seeds": sorted({s for r in records for s in r["settings"]["seeds"]})}
+    record["folds"] = list(dict.fromkeys(f for r in records for f in r["folds"]))
+    record["workers"] = max(r["workers"] for r in records)
+    record["wall_seconds"] = round(sum(r["wall_seconds"] for r in records), 1)
+    record["task_cpu_seconds"] = round(sum(r["task_cpu_seconds"] for r in records), 1)
+    record["machine"] = first["machine"]
+    record["parts"] = [{"csv": str(Path(p).name), **{k: r.get(k) for k in ("settings", "code", *PART_KEYS)}}
+                       for p, r in zip(csv_paths, records, strict=True)]
+    return LocoRun(first["world"], merged, {}, {}, record)

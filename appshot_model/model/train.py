@@ -172,6 +172,10 @@ class GanStep:
         self.opt_d = (torch.optim.Adam([p for d in discs.values() for p in d.parameters()], lr=train_cfg.lr_d,
                                        betas=train_cfg.betas) if discs else None)
 
+    def _freeze_discriminators(self, frozen: bool) -> None:
+        for disc in self.discs.values():
+            disc.requires_grad_(not frozen)
+
     def view(self, name: str, traffic: torch.Tensor) -> torch.Tensor:
         """What discriminator ``name`` judges: the service channels (d1) or the total (d2)."""
         if name == "d1":
@@ -195,11 +199,13 @@ class GanStep:
             losses.update({name: float(v.detach()) for name, v in d_losses.items()})
         self.opt_g.zero_grad(set_to_none=True)
         under_all = under.repeat(draws, 1, 1, 1)
+        self._freeze_discriminators(True)  # the generator's loss needs no gradient of D's weights
         g_adv = {name: adversarial_loss(d(self.view(name, fake), under_all), True) for name, d in self.discs.items()}
         target = batch.mean if self.model_cfg.l1_target == "mean" else batch.real
         g_l1 = (fake.view(draws, n, *fake.shape[1:]).mean(dim=0) - target).abs()
         g_l1 = (g_l1 * self.level_scale if self.model_cfg.l1_units == "level" else g_l1).mean()
         (sum(g_adv.values()) + self.model_cfg.l1_weight * g_l1).backward()
+        self._freeze_discriminators(False)
         self.opt_g.step()
         losses.update({f"g_adv_{name}": float(v.detach()) for name, v in g_adv.items()})
         losses["g_l1"] = float(g_l1.detach())

@@ -50,6 +50,22 @@ def test_evaluate_writes_scores_and_a_rerun_fold_reproduces_its_rows(tiny_world,
     assert "setting steps is 3 here but 2" in other.output and "method=cnn" in other.output
 
 
+def test_evaluate_merge_joins_runs_of_different_seeds(tiny_world, tmp_path):
+    for seed in ("0", "1"):
+        part = runner.invoke(cli.app, ["evaluate", "--out", str(tmp_path / f"seed{seed}.csv"), "--method", "fdas",
+                                       "--seed", seed, "--workers", "1", "--city", "alpha", *TINY])
+        assert part.exit_code == 0, part.output
+    merged = runner.invoke(cli.app, ["evaluate-merge", str(tmp_path / "seed0.csv"), str(tmp_path / "seed1.csv"),
+                                     "--out", str(tmp_path / "both.csv"), "--no-figures"])
+    assert merged.exit_code == 0, merged.output
+    rows = read_scores(tmp_path / "both.csv", ROW_COLUMNS)
+    assert list(rows["method"]) == ["data", "fdas", "fdas"] and list(rows["seed"].dropna()) == [0, 1]
+    again = runner.invoke(cli.app, ["evaluate-merge", str(tmp_path / "seed0.csv"), str(tmp_path / "seed0.csv"),
+                                    "--out", str(tmp_path / "twice.csv")])
+    assert again.exit_code == 2 and "appear in more than one part" in again.output
+    assert not (tmp_path / "twice.csv").exists()
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--workers", "0"], "--seeds and --workers must be >= 1"),
     (["--method", "gan"], "unknown method 'gan'"),

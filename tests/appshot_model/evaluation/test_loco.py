@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from appshot_model.core.errors import AppshotInputError
-from appshot_model.evaluation.loco import (DETAIL_COLUMNS, ROW_COLUMNS, Fold, LocoSettings, LocoTaskError, method_seeds,
-                                           plan_folds, run_loco, write_loco)
+from appshot_model.evaluation.loco import (DETAIL_COLUMNS, ROW_COLUMNS, Fold, LocoSettings, LocoTaskError, merge_runs,
+                                           method_seeds, plan_folds, run_loco, write_loco)
 from appshot_model.evaluation.metrics import HEADLINE_METRICS
 from appshot_model.evaluation.report import compare_scores, read_scores
 from appshot_model.evaluation.worlds import ArrayWorld, demo_world
@@ -98,6 +98,36 @@ def test_outputs_are_written_atomically_and_read_back_exactly(world, full_run, t
     figures = sorted(p.name for p in paths["figures"].iterdir())
     assert "stochasticity_beta_evening.png" in figures and "metrics_morning.png" in figures
     assert not [p for p in tmp_path.rglob(".tmp-*")]
+
+
+def test_runs_of_single_seeds_merge_into_the_run_of_both(world, full_run, tmp_path):
+    parts = []
+    for seed in (1, 0):
+        run = run_loco(world, LocoSettings(methods=SETTINGS.methods, seeds=(seed,), **TINY), workers=2)
+        parts.append(write_loco(run, tmp_path / f"seed{seed}.csv", figures=False)["scores"])
+    merged = merge_runs(parts)
+    pd.testing.assert_frame_equal(merged.scores, full_run.scores, check_dtype=False)
+    assert merged.record["settings"]["seeds"] == [0, 1] and len(merged.record["parts"]) == 2
+    walls = [p["wall_seconds"] for p in merged.record["parts"]]
+    assert merged.record["wall_seconds"] == pytest.approx(sum(walls), abs=0.2)
+    summary = write_loco(merged, tmp_path / "merged.csv")["summary"].read_text()
+    assert "part `seed1.csv`: seeds [1]" in summary and "part `seed0.csv`: seeds [0]" in summary
+    assert (tmp_path / "merged_figures" / "metrics_evening.png").is_file()
+
+    with pytest.raises(AppshotInputError, match="appear in more than one part"):
+        merge_runs([parts[0], parts[0]])
+    with pytest.raises(AppshotInputError, match="at least two runs"):
+        merge_runs(parts[:1])
+    record_file = tmp_path / "seed0_run.json"
+    record = json.loads(record_file.read_text())
+    record["settings"]["samples"] = 99
+    record_file.write_text(json.dumps(record))
+    with pytest.raises(AppshotInputError, match="settings is .*samples"):
+        merge_runs(parts)
+    details = tmp_path / "seed1_details.csv"
+    details.unlink()
+    with pytest.raises(AppshotInputError, match="seed1_details.csv does not exist"):
+        merge_runs(parts)
 
 
 def test_bad_arguments_give_clear_errors(world):

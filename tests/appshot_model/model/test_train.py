@@ -3,7 +3,9 @@ import pytest
 import torch
 
 from appshot_model.model.config import ModelConfig, TrainConfig
-from appshot_model.model.train import HISTORY_KEYS, PatchSampler, tiles_per_step, train_gan
+from appshot_model.model.networks import build_networks
+from appshot_model.model.train import (HISTORY_KEYS, GanStep, PatchSampler, service_mean_levels, tiles_per_step,
+                                       train_gan)
 
 TINY = ModelConfig(features=4, disc_features=4)
 
@@ -88,3 +90,26 @@ def test_small_cities_get_more_tiles_per_step():
     cfg = TrainConfig(batch_size=4, tile=32)
     assert [tiles_per_step(t, ModelConfig(), cfg) for t in (32, 25, 11)] == [4, 7, 34]
     assert tiles_per_step(10, ModelConfig(noise_scope="patch"), cfg) == 4
+
+
+def test_generator_step_leaves_the_discriminators_gradients_and_training_alone():
+    contexts, traffic = _data()
+    cfg = TrainConfig(batch_size=2, tile=10, device="cpu")
+    gen, d1, d2 = build_networks(3, 2, TINY)
+    discs = {"d1": d1, "d2": d2}
+    step = GanStep(gen, discs, np.array([0.5, 0.5]), service_mean_levels(traffic), TINY, cfg, torch.device("cpu"))
+    params = [p for d in discs.values() for p in d.parameters()]
+    at_update, update = [], step.opt_d.step
+
+    def spy(*args, **kwargs):  # the discriminators' gradients when their optimiser steps
+        at_update[:] = [p.grad.clone() for p in params]
+        return update(*args, **kwargs)
+
+    step.opt_d.step = spy
+    before = [p.detach().clone() for p in params]
+    sampler = PatchSampler(contexts, traffic, TINY, torch.device("cpu"), seed=0, tile=10)
+    step(sampler.sample(2), torch.Generator().manual_seed(0))
+    assert all(p.requires_grad for p in params)  # frozen only while the generator's loss is backpropagated
+    assert all(torch.equal(p.grad, g) for p, g in zip(params, at_update, strict=True))
+    assert any(not torch.equal(p, b) for p, b in zip(params, before, strict=True))
+    assert all(p.grad is not None for p in gen.parameters())
