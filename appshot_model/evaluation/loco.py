@@ -623,8 +623,7 @@ def check_reproduction(run: LocoRun, committed_csv: str | os.PathLike) -> tuple[
             if key not in ("methods", "seeds") and old["settings"].get(key) != new["settings"].get(key):
                 problems.append(f"setting {key} is {new['settings'].get(key)!r} here but "
                                 f"{old['settings'].get(key)!r} in {path.name}")
-        old_world, new_world = ({k: v for k, v in (r.get("world_description") or {}).items() if k != "root"}
-                                for r in (old, new))  # the data's folder may lie elsewhere; its rows are compared
+        old_world, new_world = _world_identity(old), _world_identity(new)
         if old_world != new_world:
             problems.append(f"world {new_world} differs from {old_world} in {path.name}")
         if old["code"]["appshot_model_sha256"] != new["code"]["appshot_model_sha256"]:
@@ -637,6 +636,11 @@ def check_reproduction(run: LocoRun, committed_csv: str | os.PathLike) -> tuple[
     else:
         notes.append(f"no run record {path.name} beside {Path(committed_csv).name}: settings not checked")
     return problems, notes
+
+
+def _world_identity(record: dict) -> dict:
+    """A run record's world description without the data's folder (it may lie elsewhere; the rows are compared)."""
+    return {k: v for k, v in (record.get("world_description") or {}).items() if k != "root"}
 
 
 #: Run-record keys that may differ between the parts of a merged run (everything else must agree).
@@ -663,12 +667,12 @@ def merge_runs(csv_paths: Sequence[str | os.PathLike]) -> LocoRun:
 
     def shared(record: dict) -> dict:
         settings = {k: v for k, v in record["settings"].items() if k not in ("methods", "seeds")}
-        world = {k: v for k, v in (record.get("world_description") or {}).items() if k != "root"}
-        return {"world": record["world"], "world_description": world, "settings": settings,
+        return {"world": record["world"], "world_description": _world_identity(record), "settings": settings,
                 "appshot_model_sha256": record["code"]["appshot_model_sha256"], "numerics": record.get("numerics")}
 
+    theirs = shared(first)
     for path, record in zip(csv_paths[1:], records[1:], strict=True):
-        mine, theirs = shared(record), shared(first)
+        mine = shared(record)
         for key in mine:
             if mine[key] != theirs[key]:
                 raise AppshotInputError(f"{path}: {key} is {mine[key]!r}, but {theirs[key]!r} in {csv_paths[0]}; "
